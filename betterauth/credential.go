@@ -1,0 +1,78 @@
+package betterauth
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"strings"
+)
+
+// MaxCredential bounds the Better Auth part of a request's cookies (and the
+// bearer header). Anything larger is not a credential Better Auth issued
+// (its cookies, chunked session data included, stay far below this), so the
+// request is treated as signed out and nothing is sent to the backend.
+const MaxCredential = 16 << 10
+
+// Credential is what identifies a visitor to Better Auth: the request's
+// Better Auth cookies, in the order the browser sent them (Better Auth reads
+// the first of duplicated names, so order is kept and duplicates are kept),
+// and a bearer Authorization header when one is accepted.
+type Credential struct {
+	Cookie        string
+	Authorization string
+}
+
+// Empty reports a request without any Better Auth credential: signed out
+// without asking the backend.
+func (c Credential) Empty() bool { return c.Cookie == "" && c.Authorization == "" }
+
+// Key is the cache key of the credential: a SHA-256 digest, so no token is
+// ever held as a map key or written to a log.
+func (c Credential) Key() string {
+	h := sha256.New()
+	h.Write([]byte("cookie\x00"))
+	h.Write([]byte(c.Cookie))
+	h.Write([]byte("\x00authorization\x00"))
+	h.Write([]byte(c.Authorization))
+	return string(h.Sum(nil))
+}
+
+// IsAuthCookie reports whether a cookie name is one of Better Auth's under
+// prefix: "prefix.name" or "__Secure-prefix.name".
+func IsAuthCookie(name, prefix string) bool {
+	name = strings.TrimPrefix(name, "__Secure-")
+	return len(name) > len(prefix)+1 && name[len(prefix)] == '.' && strings.HasPrefix(name, prefix)
+}
+
+// ReadCredential extracts the Better Auth credential from request headers.
+// Every Cookie header line is read (HTTP/2 splits them), pairs are kept as
+// sent; pairs that are not name=value with a non-empty name are dropped, as
+// cookie parsers do. With bearer set, an "Authorization: Bearer ..." header
+// is part of the credential (Better Auth's bearer plugin reads it).
+func ReadCredential(h http.Header, prefix string, bearer bool) Credential {
+	var b strings.Builder
+	for _, line := range h.Values("Cookie") {
+		for line != "" {
+			var pair string
+			pair, line, _ = strings.Cut(line, ";")
+			pair = strings.TrimSpace(pair)
+			name, _, ok := strings.Cut(pair, "=")
+			if !ok || name == "" || !IsAuthCookie(strings.TrimSpace(name), prefix) {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(pair)
+			if b.Len() > MaxCredential {
+				return Credential{}
+			}
+		}
+	}
+	c := Credential{Cookie: b.String()}
+	if bearer {
+		if a := h.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") && len(a) <= MaxCredential {
+			c.Authorization = a
+		}
+	}
+	return c
+}

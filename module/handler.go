@@ -1,0 +1,323 @@
+// Package module is the Caddy HTTP handler http.handlers.better_auth.
+//
+// ServeHTTP below is a page request's whole path, top to bottom: auth API
+// traffic is observed, the credential is read, the session resolved through
+// the cache, the guard decides, the route's queries start, and the upstream
+// HTML is streamed through the injector.
+package module
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/seed5911dcdf/caddy-better-auth/betterauth"
+	"github.com/seed5911dcdf/caddy-better-auth/cache"
+	"github.com/seed5911dcdf/caddy-better-auth/inject"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults of the optional settings.
+const (
+	DefaultBasePath      = "/api/auth"
+	DefaultStaleTime     = 5 * time.Second
+	DefaultTimeout       = 3 * time.Second
+	DefaultCacheSize     = 64 << 20
+	DefaultCookiePrefix  = "better-auth"
+	DefaultSignIn        = "/auth/sign-in"
+	DefaultRedirectParam = "redirectTo"
+	DefaultStateID       = "__BETTER_AUTH_STATE__"
+)
+
+// Handler resolves the visitor's Better Auth session, guards paths and
+// injects auth data into upstream HTML as TanStack Query dehydrated state.
+// Its Caddyfile syntax is documented in package caddyfile and the README.
+type Handler struct {
+	// Backend is the origin of the Better Auth server (required).
+	Backend string `json:"backend,omitempty"`
+	// BasePath is where Better Auth is mounted. Default /api/auth.
+	BasePath string `json:"base_path,omitempty"`
+	// StaleTime is how long an answer is served from the cache, like
+	// TanStack Query's staleTime. Default 5s; 0 disables caching.
+	StaleTime *caddy.Duration `json:"stale_time,omitempty"`
+	// Timeout bounds every backend call. Default 3s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// CacheSize is the cache's budget in bytes. Default 64 MiB.
+	CacheSize int64 `json:"cache_size,omitempty"`
+	// CookiePrefix of Better Auth's cookies (advanced.cookiePrefix).
+	// Default better-auth; the __Secure- form is read too.
+	CookiePrefix string `json:"cookie_prefix,omitempty"`
+	// SignIn is the sign-in page signed-out visitors are sent to.
+	SignIn string `json:"sign_in,omitempty"`
+	// RedirectParam carries the original URL to the sign-in page.
+	RedirectParam string `json:"redirect_param,omitempty"`
+	// Guard lists path-matcher patterns that require a session.
+	Guard []string `json:"guard,omitempty"`
+	// Guest lists path-matcher patterns that signed-in visitors are sent
+	// away from (sign-in, sign-up).
+	Guest []string `json:"guest,omitempty"`
+	// StateID is the id of the injected script element.
+	StateID string `json:"state_id,omitempty"`
+	// Prefetch lists the queries to resolve and inject per route.
+	Prefetch []Prefetch `json:"prefetch,omitempty"`
+
+	guard, guest caddyhttp.MatchPath
+	backend      *url.URL
+	client       *betterauth.Client
+	cache        *cache.Cache
+	poolKey      string
+	staleTime    time.Duration
+	timeout      time.Duration
+	prefetch     []prefetchRoute
+	logger       *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.better_auth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// caches keeps each backend's cache across config reloads.
+var caches = caddy.NewUsagePool()
+
+// Provision fills in defaults and sets up the client and the cache.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.BasePath == "" {
+		h.BasePath = DefaultBasePath
+	}
+	h.BasePath = "/" + strings.Trim(h.BasePath, "/")
+	h.staleTime = DefaultStaleTime
+	if h.StaleTime != nil {
+		h.staleTime = time.Duration(*h.StaleTime)
+	}
+	h.timeout = time.Duration(h.Timeout)
+	if h.timeout <= 0 {
+		h.timeout = DefaultTimeout
+	}
+	if h.CacheSize == 0 {
+		h.CacheSize = DefaultCacheSize
+	}
+	if h.CookiePrefix == "" {
+		h.CookiePrefix = DefaultCookiePrefix
+	}
+	if h.SignIn == "" {
+		h.SignIn = DefaultSignIn
+	}
+	if h.RedirectParam == "" {
+		h.RedirectParam = DefaultRedirectParam
+	}
+	if h.StateID == "" {
+		h.StateID = DefaultStateID
+	}
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	h.guard = caddyhttp.MatchPath(append([]string(nil), h.Guard...))
+	h.guest = caddyhttp.MatchPath(append([]string(nil), h.Guest...))
+	for _, m := range []caddyhttp.MatchPath{h.guard, h.guest} {
+		if err := m.Provision(ctx); err != nil {
+			return err
+		}
+	}
+	var err error
+	if h.prefetch, err = compilePrefetch(h.Prefetch); err != nil {
+		return err
+	}
+	h.backend, _ = url.Parse(h.Backend)
+	h.client = betterauth.NewClient(h.backend, h.BasePath, h.timeout)
+
+	// One cache per backend and size, shared by every handler and config
+	// generation that uses them; entries of different backends never mix.
+	h.poolKey = fmt.Sprintf("better_auth cache|%s|%s|%s|%d", h.backend, h.BasePath, h.CookiePrefix, h.CacheSize)
+	c, _, err := caches.LoadOrNew(h.poolKey, func() (caddy.Destructor, error) {
+		return cache.New(h.CacheSize)
+	})
+	if err != nil {
+		return fmt.Errorf("better_auth cache: %v", err)
+	}
+	h.cache = c.(*cache.Cache)
+	return nil
+}
+
+// Validate checks the configuration without changing it; empty optional
+// settings stand for their defaults.
+func (h *Handler) Validate() error {
+	if h.Backend == "" {
+		return errors.New("better_auth: backend is required")
+	}
+	u, err := url.Parse(h.Backend)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("better_auth: backend %q must be an http(s) origin such as http://127.0.0.1:3000", h.Backend)
+	}
+	if h.StaleTime != nil && *h.StaleTime < 0 {
+		return errors.New("better_auth: stale_time must not be negative")
+	}
+	if h.CacheSize < 0 {
+		return errors.New("better_auth: cache_size must be positive")
+	}
+	if h.SignIn != "" && !isLocalPath(h.SignIn) {
+		return fmt.Errorf("better_auth: sign_in %q must be a path on this site, starting with a single /", h.SignIn)
+	}
+	if url.QueryEscape(h.RedirectParam) != h.RedirectParam {
+		return fmt.Errorf("better_auth: redirect_param %q must be a plain query parameter name", h.RedirectParam)
+	}
+	if h.StateID != "" && !inject.ValidID(h.StateID) {
+		return fmt.Errorf("better_auth: state_id %q is not a safe element id", h.StateID)
+	}
+	if strings.ContainsAny(h.CookiePrefix, " ;=,\t") {
+		return fmt.Errorf("better_auth: cookie_prefix %q is not a cookie name prefix", h.CookiePrefix)
+	}
+	_, err = compilePrefetch(h.Prefetch)
+	return err
+}
+
+// Cleanup releases this config's hold on the cache; the last one closes it.
+func (h *Handler) Cleanup() error {
+	if h.poolKey != "" {
+		_, err := caches.Delete(h.poolKey)
+		return err
+	}
+	return nil
+}
+
+// ctxKey marks a request an outer better_auth handler already injects into.
+type ctxKey struct{}
+
+// ServeHTTP is a request's whole path through the sidecar.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// 1. Better Auth's own API passes through untouched, never guarded.
+	if h.underBasePath(r) {
+		return next.ServeHTTP(w, r)
+	}
+
+	// 2. Who is it? No credential: signed out, without a backend call.
+	cred := betterauth.ReadCredential(r.Header, h.CookiePrefix, false)
+	res, err := h.resolveSession(r, cred)
+	for _, c := range res.setCookies {
+		w.Header().Add("Set-Cookie", c)
+	}
+
+	// 3. The guard decides.
+	guarded := h.isGuarded(r)
+	if err != nil {
+		h.logBackendError(r.URL.Path, betterauth.SessionFamily, err)
+		if guarded {
+			h.debug("guard: backend failing, refusing guarded path", r)
+			return h.unavailable(w, r)
+		}
+		// Unguarded pages keep working, without auth data.
+		return next.ServeHTTP(w, r)
+	}
+	sess := res.session()
+	if sess != nil {
+		setPlaceholders(r, sess)
+	}
+	switch {
+	case guarded && sess == nil:
+		if isNavigation(r) {
+			h.debug("guard: signed out, redirecting to sign-in", r)
+			return redirect(w, h.signInLocation(r))
+		}
+		h.debug("guard: signed out, 401", r)
+		return unauthorized(w)
+	case sess != nil && len(h.guest) > 0 && h.guest.Match(r):
+		h.debug("guest: signed in, sending on", r)
+		return redirect(w, h.guestLocation(r))
+	}
+
+	// 4. Inject into the page: the session, and the route's queries, which
+	// resolve in parallel while the upstream request is already under way.
+	if !inject.RequestEligible(r) || r.Context().Value(ctxKey{}) != nil {
+		return next.ServeHTTP(w, r)
+	}
+	var queries *pending
+	if sess != nil {
+		queries = h.startQueries(r, cred, sess)
+	}
+	deadline := time.Now().Add(h.timeout)
+	block := func() []byte { return h.stateScript(res, queries, deadline) }
+	inject.PrepareRequest(r)
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, true))
+	iw := inject.NewResponseWriter(w, block)
+	err = next.ServeHTTP(iw, r)
+	if cerr := iw.Close(); err == nil {
+		err = cerr
+	}
+	if c := h.logger.Check(zapcore.DebugLevel, "page"); c != nil {
+		injected, reason, n := iw.Result()
+		c.Write(zap.String("path", r.URL.Path), zap.Bool("injected", injected), zap.String("reason", reason), zap.Int("state_bytes", n))
+	}
+	return err
+}
+
+// stateScript is called by the injector at the insertion point: it waits for
+// the route's queries until the deadline and leaves out what is not there.
+func (h *Handler) stateScript(res sessionResult, queries *pending, deadline time.Time) []byte {
+	qs := make([]inject.Query, 1, 1+queries.len())
+	qs[0] = res.query()
+	qs = queries.collect(qs, deadline)
+	return inject.AppendScript(nil, h.StateID, qs, time.Now().UnixMilli())
+}
+
+func (h *Handler) underBasePath(r *http.Request) bool {
+	p := r.URL.Path
+	return p == h.BasePath || strings.HasPrefix(p, h.BasePath+"/")
+}
+
+// isGuarded applies the guard patterns exactly as Caddy's path matcher
+// does; the sign-in page itself is never guarded, so there is no loop.
+func (h *Handler) isGuarded(r *http.Request) bool {
+	if len(h.guard) == 0 || !h.guard.Match(r) {
+		return false
+	}
+	return !strings.EqualFold(caddyhttp.CleanPath(r.URL.Path, true), h.SignIn)
+}
+
+func (h *Handler) debug(msg string, r *http.Request) {
+	if c := h.logger.Check(zapcore.DebugLevel, msg); c != nil {
+		c.Write(zap.String("method", r.Method), zap.String("path", r.URL.Path))
+	}
+}
+
+func (h *Handler) logBackendError(path string, f *betterauth.Family, err error) {
+	if c := h.logger.Check(zapcore.ErrorLevel, "better auth backend call failed"); c != nil {
+		c.Write(zap.String("family", f.Name), zap.String("path", path), zap.Error(err))
+	}
+}
+
+// setPlaceholders gives the rest of the Caddyfile the identity, in the
+// names caddyauth uses.
+func setPlaceholders(r *http.Request, s *betterauth.Session) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	repl.Set("http.auth.user.id", s.UserID)
+	repl.Set("http.auth.user.email", s.Email)
+	repl.Set("http.auth.user.name", s.Name)
+	repl.Set("http.auth.session.id", s.SessionID)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

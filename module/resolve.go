@@ -1,0 +1,297 @@
+package module
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/seed5911dcdf/caddy-better-auth/betterauth"
+	"github.com/seed5911dcdf/caddy-better-auth/cache"
+	"github.com/seed5911dcdf/caddy-better-auth/inject"
+)
+
+// answer is what a cache entry holds: the answer's injectable JSON and,
+// for the session, what the guard and placeholders need.
+type answer struct {
+	data       []byte              // inject.EncodeJSON of the body
+	session    *betterauth.Session // session family only; nil = signed out
+	setCookies []string            // reach the browser of the request that fetched
+}
+
+// sessionResult is the resolved session of one request.
+type sessionResult struct {
+	entry      *cache.Entry // nil without credential
+	hit        bool
+	setCookies []string
+}
+
+func (s sessionResult) session() *betterauth.Session {
+	if s.entry == nil {
+		return nil
+	}
+	return s.entry.Value.(*answer).session
+}
+
+// query is the session's dehydrated query: the answer, or null for a
+// visitor without credential (the client knows at once it is signed out).
+func (s sessionResult) query() inject.Query {
+	q := inject.Query{Hash: sessionHash, Data: []byte("null"), UpdatedAt: time.Now().UnixMilli()}
+	if s.entry != nil {
+		q.Data = s.entry.Value.(*answer).data
+		q.UpdatedAt = s.entry.FetchedAt.UnixMilli()
+	}
+	return q
+}
+
+var sessionHash = mustHash(betterauth.SessionFamily.KeyJSON("", nil))
+
+func mustHash(key []byte) string {
+	h, err := inject.HashKey(key)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+// Invalidation tags. Credential keys are digests already; session tokens
+// are digested so that no token is held outside the entry itself.
+func credTag(credKey string) string { return "c\x00" + credKey }
+func userTag(uid string) string     { return "u\x00" + uid }
+func tokenTag(token string) string {
+	d := sha256.Sum256([]byte(token))
+	return "t\x00" + string(d[:])
+}
+
+// resolveSession finds the request's session through the cache. The
+// Set-Cookie headers of a backend call go to the requests that waited for
+// it (the same credential), not to later cache hits.
+func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (sessionResult, error) {
+	if cred.Empty() {
+		return sessionResult{}, nil
+	}
+	key := cred.Key()
+	call := h.visitor(r, cred)
+	call.Method, call.Endpoint = http.MethodGet, betterauth.SessionFamily.Endpoint
+	e, hit, err := h.cache.Fetch(r.Context(), key, h.staleTime, h.staleTime, h.timeout,
+		func(ctx context.Context) (*cache.Entry, error) {
+			ans, err := h.client.Do(ctx, call)
+			if err != nil {
+				return nil, &cookieError{err: err, setCookies: ans.SetCookies}
+			}
+			sess, err := betterauth.ParseSession(ans.Body)
+			if err != nil {
+				return nil, err
+			}
+			data, err := inject.EncodeJSON(ans.Body)
+			if err != nil {
+				return nil, err
+			}
+			tags := []string{credTag(key)}
+			if sess != nil {
+				tags = append(tags, userTag(sess.UserID), tokenTag(sess.Token))
+			}
+			return &cache.Entry{
+				Value:     &answer{data: data, session: sess, setCookies: ans.SetCookies},
+				Cost:      int64(len(data)),
+				FetchedAt: ans.FetchedAt,
+				Tags:      tags,
+			}, nil
+		})
+	if err != nil {
+		// Better Auth clears cookies even on a failed call (401).
+		var ce *cookieError
+		if errors.As(err, &ce) {
+			return sessionResult{setCookies: ce.setCookies}, ce.err
+		}
+		return sessionResult{}, err
+	}
+	res := sessionResult{entry: e, hit: hit}
+	if !hit {
+		res.setCookies = e.Value.(*answer).setCookies
+	}
+	return res, nil
+}
+
+// cookieError keeps the Set-Cookie headers of a failed call.
+type cookieError struct {
+	err        error
+	setCookies []string
+}
+
+func (e *cookieError) Error() string { return e.err.Error() }
+func (e *cookieError) Unwrap() error { return e.err }
+
+// visitor is what every backend call carries for this visitor, read once
+// in the request's goroutine (queries run in others).
+func (h *Handler) visitor(r *http.Request, cred betterauth.Credential) betterauth.Call {
+	c := betterauth.Call{Cookie: cred.Cookie, Authorization: cred.Authorization, UserAgent: r.UserAgent(), Origin: requestOrigin(r)}
+	c.ClientIP, _ = caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	return c
+}
+
+// requestOrigin is the origin the visitor's browser is on, which Better
+// Auth's origin check expects among its trusted origins.
+func requestOrigin(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// pending is the route's queries, resolving in parallel.
+type pending struct {
+	mu      sync.Mutex
+	results []inject.Query // in configuration order
+	ok      []bool
+	done    chan struct{}
+}
+
+func (p *pending) len() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.results)
+}
+
+// collect appends the queries resolved by the deadline, in order.
+func (p *pending) collect(qs []inject.Query, deadline time.Time) []inject.Query {
+	if p == nil {
+		return qs
+	}
+	t := time.NewTimer(time.Until(deadline))
+	select {
+	case <-p.done:
+	case <-t.C:
+	}
+	t.Stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, q := range p.results {
+		if p.ok[i] {
+			qs = append(qs, q)
+		}
+	}
+	return qs
+}
+
+// startQueries resolves every query of the prefetch routes that match r,
+// each through the cache under credential + family + params. Families the
+// client scopes to the active organization wait for it: the route's
+// active_organization answer when it has one (the client hook reads the
+// same), else the session's activeOrganizationId.
+func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, sess *betterauth.Session) *pending {
+	specs := h.matchPrefetch(r)
+	if len(specs) == 0 {
+		return nil
+	}
+	p := &pending{results: make([]inject.Query, len(specs)), ok: make([]bool, len(specs)), done: make(chan struct{})}
+	credKey := cred.Key()
+	visitor := h.visitor(r, cred)
+	ctx := context.WithoutCancel(r.Context())
+	path := r.URL.Path
+
+	activeOrg := sess.ActiveOrganizationID
+	orgReady := make(chan struct{})
+	aoIndex := -1
+	for i, s := range specs {
+		if s.family.Name == "active_organization" {
+			aoIndex = i
+			break
+		}
+	}
+	if aoIndex < 0 {
+		close(orgReady)
+	}
+
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i == aoIndex {
+				defer close(orgReady)
+			}
+			if s.family.OrgScoped {
+				<-orgReady
+				params, ok, err := s.family.ScopeParams(s.params, activeOrg)
+				if err != nil || !ok {
+					return // the client has no organization to ask about either
+				}
+				s.params = params
+			}
+			q, data, err := h.runQuery(ctx, visitor, credKey, sess, s)
+			if err != nil {
+				h.logBackendError(path, s.family, err)
+				return
+			}
+			if i == aoIndex {
+				activeOrg = organizationID(data)
+			}
+			p.mu.Lock()
+			p.results[i], p.ok[i] = q, true
+			p.mu.Unlock()
+		}()
+	}
+	go func() { wg.Wait(); close(p.done) }()
+	return p
+}
+
+// organizationID reads the id of a get-full-organization answer ("" for null).
+func organizationID(data []byte) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return ""
+	}
+	return v.ID
+}
+
+func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey string, sess *betterauth.Session, s resolvedQuery) (inject.Query, []byte, error) {
+	key := credKey + "\x00" + s.family.Name + "\x00" + string(s.params)
+	e, _, err := h.cache.Fetch(ctx, key, h.staleTime, h.staleTime, h.timeout,
+		func(ctx context.Context) (*cache.Entry, error) {
+			call, err := s.family.Call(s.params)
+			if err != nil {
+				return nil, err
+			}
+			call.Cookie, call.Authorization = visitor.Cookie, visitor.Authorization
+			call.ClientIP, call.UserAgent, call.Origin = visitor.ClientIP, visitor.UserAgent, visitor.Origin
+			ans, err := h.client.Do(ctx, call)
+			if err != nil {
+				return nil, err
+			}
+			data, err := inject.EncodeJSON(ans.Body)
+			if err != nil {
+				return nil, err
+			}
+			tags := []string{credTag(credKey), userTag(sess.UserID), tokenTag(sess.Token)}
+			if s.family.Organization {
+				tags = append(tags, orgTags(sess, s.params, ans.Body)...)
+			}
+			return &cache.Entry{Value: &answer{data: data}, Cost: int64(len(data) + len(key)), FetchedAt: ans.FetchedAt, Tags: tags}, nil
+		})
+	if err != nil {
+		return inject.Query{}, nil, err
+	}
+	hash, err := inject.HashKey(s.family.KeyJSON(sess.UserID, s.params))
+	if err != nil {
+		return inject.Query{}, nil, err
+	}
+	data := e.Value.(*answer).data
+	return inject.Query{Hash: hash, Data: data, UpdatedAt: e.FetchedAt.UnixMilli()}, data, nil
+}
+
+// orgTags ties organization data to every change of organizations: the
+// whole family is invalidated by any organization mutation (they are rare,
+// and a spurious miss is cheap where a stale member list is not).
+func orgTags(*betterauth.Session, []byte, []byte) []string { return []string{orgAllTag} }
+
+const orgAllTag = "o\x00*"
