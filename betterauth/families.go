@@ -35,6 +35,9 @@ type Family struct {
 	// KeyFields, when set, are the only params the client hook passes on
 	// (useHasPermission passes organizationId and permissions).
 	KeyFields []string
+	// NullWhen names params that, when JSON null, make the client hook's
+	// data null without a request (useActiveOrganization with a null slug).
+	NullWhen []string
 }
 
 // SessionFamily is the session query, resolved for every request.
@@ -54,7 +57,7 @@ func init() {
 		{Name: "list_device_sessions", Hook: "useListDeviceSessions", Method: "GET", Endpoint: "/multi-session/list-device-sessions", Key: []string{"multiSession", "list"}},
 		{Name: "list_passkeys", Hook: "useListPasskeys", Method: "GET", Endpoint: "/passkey/list-user-passkeys", Key: []string{"passkey", "list"}},
 		{Name: "list_api_keys", Hook: "useListApiKeys", Method: "GET", Endpoint: "/api-key/list", Key: []string{"apiKey", "list"}},
-		{Name: "active_organization", Hook: "useActiveOrganization", Method: "GET", Endpoint: "/organization/get-full-organization", Key: []string{"organization", "active"}, Organization: true},
+		{Name: "active_organization", Hook: "useActiveOrganization", Method: "GET", Endpoint: "/organization/get-full-organization", Key: []string{"organization", "active"}, Organization: true, NullWhen: []string{"organizationSlug"}},
 		{Name: "full_organization", Hook: "useFullOrganization", Method: "GET", Endpoint: "/organization/get-full-organization", Key: []string{"organization", "fullDetails"}, Organization: true},
 		{Name: "list_organizations", Hook: "useListOrganizations", Method: "GET", Endpoint: "/organization/list", Key: []string{"organization", "list"}, Organization: true},
 		{Name: "list_organization_members", Hook: "useListOrganizationMembers", Method: "GET", Endpoint: "/organization/list-members", Key: []string{"organization", "members", "list"}, Organization: true, OrgScoped: true},
@@ -115,6 +118,24 @@ func (f *Family) ScopeParams(params []byte, activeOrgID string) (out []byte, ok 
 // isNullish is JavaScript's `a ?? b` test on a JSON value: only null
 // (undefined has no JSON form) gives way.
 func isNullish(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("null")) }
+
+// AnswersNull reports params for which the client's data is null without
+// any request (see NullWhen).
+func (f *Family) AnswersNull(params []byte) bool {
+	if len(f.NullWhen) == 0 || len(params) == 0 {
+		return false
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(params, &obj) != nil {
+		return false
+	}
+	for _, k := range f.NullWhen {
+		if v, ok := obj[k]; ok && isNullish(v) {
+			return true
+		}
+	}
+	return false
+}
 
 // KeyJSON is the query key as JSON text: ["auth","getSession"] for the
 // session, else ["auth","user",uid,...Key,params] with params (a JSON

@@ -295,8 +295,15 @@ func (h *Handler) debug(msg string, r *http.Request) {
 	}
 }
 
+// logBackendError logs a failed backend call; a 4xx answer to a query
+// (Better Auth refusing it for this user) is an answer, logged at debug.
 func (h *Handler) logBackendError(path string, f *betterauth.Family, err error) {
-	if c := h.logger.Check(zapcore.ErrorLevel, "better auth backend call failed"); c != nil {
+	level, msg := zapcore.ErrorLevel, "better auth backend call failed"
+	var se *betterauth.StatusError
+	if errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && se.Code != http.StatusTooManyRequests && f != betterauth.SessionFamily {
+		level, msg = zapcore.DebugLevel, "better auth refused a query"
+	}
+	if c := h.logger.Check(level, msg); c != nil {
 		c.Write(zap.String("family", f.Name), zap.String("path", path), zap.Error(err))
 	}
 }

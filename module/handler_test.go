@@ -147,10 +147,9 @@ func serve(h *Handler, r *http.Request) *httptest.ResponseRecorder {
 }
 
 func serveWith(h *Handler, r *http.Request, up http.HandlerFunc) *httptest.ResponseRecorder {
-	repl := caddy.NewReplacer()
-	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: "203.0.113.7"})
+	ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: "203.0.113.7"})
 	r = r.WithContext(ctx)
+	caddyhttp.NewTestReplacer(r) // the request placeholders, as Caddy's server sets them
 	rec := httptest.NewRecorder()
 	err := h.ServeHTTP(rec, r, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		up(w, r)

@@ -258,6 +258,9 @@ func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey
 	key := credKey + "\x00" + s.family.Name + "\x00" + string(s.params)
 	e, _, err := h.cache.Fetch(ctx, key, h.staleTime, h.staleTime, h.timeout,
 		func(ctx context.Context) (*cache.Entry, error) {
+			if s.family.AnswersNull(s.params) {
+				return &cache.Entry{Value: &answer{data: []byte("null")}, FetchedAt: time.Now(), Tags: []string{credTag(credKey)}}, nil
+			}
 			call, err := s.family.Call(s.params)
 			if err != nil {
 				return nil, err

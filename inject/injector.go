@@ -1,0 +1,278 @@
+package inject
+
+import (
+	"bytes"
+	"io"
+
+	"golang.org/x/net/html"
+)
+
+// MaxPrefix bounds the search: the insertion point must be found within the
+// first MaxPrefix bytes of the body.
+const MaxPrefix = 64 << 10
+
+// feedBatch is how many held bytes wait before the tokenizer is woken up
+// (Flush, Close and MaxPrefix wake it at once). Fed a few bytes at a time,
+// the tokenizer would copy its token-so-far on every refill: quadratic in the
+// length of a long comment or attribute written a byte at a time.
+const feedBatch = 2 << 10
+
+// An Injector copies an HTML body to dst and writes a block at the insertion
+// point: right after the first <head ...> start tag or, when another start tag
+// than <html> comes first, just before that tag. If neither is complete within
+// the first MaxPrefix bytes, or before the body ends, the body passes
+// unchanged.
+//
+// Up to the insertion point the body is held (at most MaxPrefix bytes) and
+// read by an html.Tokenizer that runs beside the writes, as a coroutine: it
+// stops when its input is used up and goes on with the next, so every byte is
+// tokenized once and the decision does not depend on how the body is split
+// into writes. Only the lengths of its tokens are used; the bytes written out
+// are the ones given. From the insertion point on, every Write goes straight
+// to dst.
+//
+// Close must be called, also on error paths: until then the tokenizer waits
+// for more input.
+type Injector struct {
+	dst   io.Writer
+	block func() []byte
+
+	// Before the decision: the body bytes [base, n) are held, those before
+	// out are written out, those before fed were given to the tokenizer, and
+	// base = min(out, fed), so held keeps what either still needs.
+	scan *feeder // the tokenizer, when the first bytes did not decide
+	held []byte
+	base int
+	out  int
+	fed  int
+	n    int // at most MaxPrefix
+	safe int // end of the last complete token: what lies before it precedes the insertion point
+
+	decided  bool
+	found    bool
+	at       int // insertion offset in the body, when found
+	injected bool
+	closed   bool
+	err      error
+}
+
+// NewInjector returns an Injector that writes to dst and, at the insertion
+// point, writes block(): block is called at most once, and may block while the
+// data it returns is fetched.
+func NewInjector(dst io.Writer, block func() []byte) *Injector {
+	return &Injector{dst: dst, block: block}
+}
+
+// Injected reports whether a non-empty block was written at the insertion point.
+func (in *Injector) Injected() bool { return in.injected }
+
+// Write writes p, holding it while the insertion point is still unknown.
+func (in *Injector) Write(p []byte) (int, error) {
+	switch {
+	case in.err != nil:
+		return 0, in.err
+	case in.closed:
+		return 0, io.ErrClosedPipe
+	case in.decided:
+		n, err := in.dst.Write(p)
+		in.err = err
+		return n, err
+	case len(p) == 0:
+		return 0, nil
+	}
+	chunk := p[:min(len(p), MaxPrefix-in.n)]
+	full := in.n+len(chunk) == MaxPrefix
+	if in.n-in.fed+len(chunk) < feedBatch && !full {
+		in.held = append(in.held, chunk...)
+		in.n += len(chunk)
+		return len(p), nil
+	}
+	taken := len(chunk) // of p, once the tokenizer has seen it
+	switch {
+	case in.feed(in.held[in.fed-in.base:]):
+		chunk, taken = nil, 0 // decided on held bytes: all of p comes after them
+	case in.feed(chunk):
+	default:
+		in.held = append(in.held, chunk...)
+		in.n += len(chunk)
+		if !full {
+			return len(p), nil
+		}
+		in.scan.close() // MaxPrefix bytes and no insertion point
+		chunk = nil     // now in held
+	}
+	if err := in.finish(chunk); err != nil {
+		return 0, err
+	}
+	if rest := p[taken:]; len(rest) > 0 {
+		n, err := in.dst.Write(rest)
+		in.err = err
+		return taken + n, err
+	}
+	return len(p), nil
+}
+
+// feed gives b, the body bytes following those fed so far, to the tokenizer,
+// and reports whether it has decided.
+func (in *Injector) feed(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	if in.fed == 0 {
+		// Most pages decide within their first bytes: try that on the
+		// caller's stack, and start the coroutine only if they do not (it
+		// then reads b again, once). All of MaxPrefix at once decides too.
+		if at := insertionPoint(html.NewTokenizer(bytes.NewReader(b)), nil); at >= 0 || len(b) == MaxPrefix {
+			in.fed, in.found, in.at = len(b), at >= 0, at
+			return true
+		}
+		in.scan = newFeeder(in.tokenize)
+	}
+	in.fed += len(b)
+	_, done := in.scan.push(b)
+	return done
+}
+
+// Flush writes out the held bytes known to lie before the insertion point
+// (the complete tokens, and the text after them up to a '<') or, if the bytes
+// held decide it, everything with the block: so a page that flushes right
+// after its <head> streams on. It does not decide anything early.
+func (in *Injector) Flush() error {
+	if in.err != nil || in.decided || in.closed {
+		return in.err
+	}
+	// Only a '>' can end the tag that decides, so without one the tokenizer
+	// is left to wait for a bigger batch.
+	if pending := in.held[in.fed-in.base:]; bytes.IndexByte(pending, '>') >= 0 && in.feed(pending) {
+		return in.finish(nil)
+	}
+	// What follows the last complete token up to a '<' is text: every other
+	// token starts with '<'. (After a token the tokenizer is in the data
+	// state: the tags that switch it to raw text end the search.)
+	end := max(in.safe, in.out) // an earlier Flush may have gone past safe, within text
+	if rest := in.held[end-in.base:]; len(rest) > 0 {
+		if i := bytes.IndexByte(rest, '<'); i >= 0 {
+			end += i
+		} else {
+			end += len(rest)
+		}
+	}
+	if end == in.out {
+		return nil
+	}
+	if _, err := in.dst.Write(in.held[in.out-in.base : end-in.base]); err != nil {
+		in.err = err
+		return err
+	}
+	in.out = end
+	if base := min(in.out, in.fed); base > in.base {
+		in.held = append(in.held[:0], in.held[base-in.base:]...)
+		in.base = base
+	}
+	return nil
+}
+
+// Close ends the body: it writes out whatever is still held, unchanged if no
+// insertion happened. It does not close dst.
+func (in *Injector) Close() error {
+	if in.closed {
+		return in.err
+	}
+	if in.err != nil {
+		in.abort()
+		return in.err
+	}
+	in.closed = true
+	if in.decided {
+		return nil
+	}
+	if !in.feed(in.held[in.fed-in.base:]) && in.scan != nil {
+		in.scan.close()
+	}
+	return in.finish(nil)
+}
+
+// abort drops what is held and stops the tokenizer, writing nothing.
+func (in *Injector) abort() {
+	in.closed = true
+	if in.scan != nil {
+		in.scan.abandon()
+		in.scan = nil
+	}
+	in.held = nil
+}
+
+// tokenize runs in the feeder's coroutine. It returns when it has decided,
+// or when its input ends (no insertion point).
+func (in *Injector) tokenize(r io.Reader) {
+	in.at = insertionPoint(html.NewTokenizer(r), &in.safe)
+	in.found = in.at >= 0
+}
+
+// insertionPoint reads tokens up to the insertion point and returns its
+// offset, or -1 if the input ends first. A tag is only returned once its '>'
+// was read, so an offset found in part of the body holds for all of it. With
+// safe, it keeps there the end of the last complete token.
+func insertionPoint(z *html.Tokenizer, safe *int) int {
+	off := 0
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			return -1
+		}
+		size := len(z.Raw()) // before TagName, which lower-cases the buffer in place
+		if tt == html.StartTagToken || tt == html.SelfClosingTagToken {
+			name, _ := z.TagName()
+			switch string(name) {
+			case "html":
+			case "head":
+				return off + size
+			default:
+				return off
+			}
+		}
+		off += size
+		if safe != nil && z.Err() == nil {
+			*safe = off
+		}
+	}
+}
+
+// finish writes out the held bytes and chunk (the body bytes [out, n+len(chunk))),
+// with the block at the insertion point if one was found, and goes over to
+// passing writes straight through.
+func (in *Injector) finish(chunk []byte) error {
+	in.decided = true
+	in.scan = nil
+	var block []byte
+	if in.found && in.block != nil {
+		block = in.block()
+		in.injected = len(block) > 0
+	}
+	held := in.held[in.out-in.base:] // the body [out, n)
+	in.held = nil
+	end := in.n + len(chunk)
+	// held is the body [out, n), chunk is [n, end), and at lies in one of them.
+	var parts [4][]byte
+	switch {
+	case !in.found:
+		parts = [4][]byte{held, chunk}
+	case in.at <= in.n:
+		k := in.at - in.out
+		parts = [4][]byte{held[:k], block, held[k:], chunk}
+	default:
+		k := in.at - in.n
+		parts = [4][]byte{held, chunk[:k], block, chunk[k:]}
+	}
+	in.n = end
+	for _, b := range parts {
+		if len(b) == 0 {
+			continue
+		}
+		if _, err := in.dst.Write(b); err != nil {
+			in.err = err
+			return err
+		}
+	}
+	return nil
+}

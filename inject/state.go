@@ -1,0 +1,129 @@
+package inject
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Query is one query of the dehydrated state.
+type Query struct {
+	Hash      string // HashKey output; it is also valid JSON for the queryKey itself
+	Data      []byte // EncodeJSON output (or `null`); empty means null
+	UpdatedAt int64  // ms since epoch: when the data was fetched from Better Auth
+}
+
+// AppendState appends the TanStack Query dehydrated state holding qs, as
+// hydrate() reads it, HTML-safe as a whole: the Hash and Data are escaped once
+// more (a no-op for HashKey and EncodeJSON output), so a caller's mistake can
+// make the JSON wrong but can never end the <script> element.
+func AppendState(dst []byte, qs []Query, dehydratedAt int64) []byte {
+	dst = append(dst, `{"mutations":[],"queries":[`...)
+	for i, q := range qs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"queryKey":`...)
+		dst = appendHTMLSafe(dst, q.Hash)
+		dst = append(dst, `,"queryHash":`...)
+		dst = appendString(dst, stringUnits(q.Hash), true)
+		dst = append(dst, `,"dehydratedAt":`...)
+		dst = strconv.AppendInt(dst, dehydratedAt, 10)
+		dst = append(dst, `,"state":{"data":`...)
+		if len(q.Data) == 0 {
+			dst = append(dst, "null"...)
+		} else {
+			dst = appendHTMLSafe(dst, string(q.Data))
+		}
+		dst = append(dst, `,"dataUpdateCount":1,"dataUpdatedAt":`...)
+		dst = strconv.AppendInt(dst, q.UpdatedAt, 10)
+		dst = append(dst, `,"error":null,"errorUpdateCount":0,"errorUpdatedAt":0,"fetchFailureCount":0,"fetchFailureReason":null,"fetchMeta":null,"isInvalidated":false,"status":"success","fetchStatus":"idle"}}`...)
+	}
+	return append(dst, "]}"...)
+}
+
+// AppendScript appends <script type="application/json" id="ID">STATE</script>.
+// The id should pass ValidID (check it once, when the configuration is
+// loaded); any other id is still written HTML-escaped, never raw.
+func AppendScript(dst []byte, id string, qs []Query, dehydratedAt int64) []byte {
+	dst = append(dst, `<script type="application/json" id="`...)
+	if ValidID(id) {
+		dst = append(dst, id...)
+	} else {
+		dst = appendAttrEscaped(dst, id)
+	}
+	dst = append(dst, `">`...)
+	dst = AppendState(dst, qs, dehydratedAt)
+	return append(dst, "</script>"...)
+}
+
+// ValidID reports whether id is usable as the element id as it is:
+// [A-Za-z_][A-Za-z0-9_:.-]{0,127}.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', c == '_':
+		case i > 0 && ('0' <= c && c <= '9' || c == ':' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// appendHTMLSafe appends JSON text with <, >, &, U+2028 and U+2029 escaped.
+// In JSON text these can only stand inside strings, where the \u escapes
+// mean the same characters.
+func appendHTMLSafe(dst []byte, json string) []byte {
+	for i := 0; i < len(json); i++ {
+		switch c := json[i]; {
+		case c == '<' || c == '>' || c == '&':
+			dst = appendUnitEscape(dst, uint16(c))
+		case c == 0xE2 && i+2 < len(json) && json[i+1] == 0x80 && (json[i+2] == 0xA8 || json[i+2] == 0xA9):
+			dst = appendUnitEscape(dst, 0x2028+uint16(json[i+2]-0xA8))
+			i += 2
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// stringUnits converts s to UTF-16, invalid UTF-8 becoming U+FFFD.
+func stringUnits(s string) []uint16 {
+	u := make([]uint16, 0, len(s))
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			u = append(u, uint16(s[i]))
+			i++
+			continue
+		}
+		r, size := decodeRune([]byte(s[i:min(len(s), i+utf8.UTFMax)]))
+		u = utf16.AppendRune(u, r)
+		i += size
+	}
+	return u
+}
+
+// appendAttrEscaped escapes s for a double-quoted attribute value.
+func appendAttrEscaped(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			dst = append(dst, "&amp;"...)
+		case '"':
+			dst = append(dst, "&quot;"...)
+		case '<':
+			dst = append(dst, "&lt;"...)
+		case '>':
+			dst = append(dst, "&gt;"...)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
