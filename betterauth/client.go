@@ -81,6 +81,11 @@ type Call struct {
 	Origin string
 }
 
+// Credential is the visitor's credential the call carries.
+func (c Call) Credential() Credential {
+	return Credential{Cookie: c.Cookie, Authorization: c.Authorization}
+}
+
 // Answer is a 200 answer from Better Auth.
 type Answer struct {
 	Body       []byte

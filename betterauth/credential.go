@@ -3,6 +3,7 @@ package betterauth
 import (
 	"crypto/sha256"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -75,4 +76,31 @@ func ReadCredential(h http.Header, prefix string, bearer bool) Credential {
 		}
 	}
 	return c
+}
+
+// SessionTokens lists the session tokens held by Better Auth session
+// cookies in a cookie string ("name=value; ..."): session_token and the
+// multi-session session_token_multi-* cookies, whose value is
+// "<token>.<signature>", URL-encoded or not.
+func SessionTokens(cookie, prefix string) []string {
+	var out []string
+	for cookie != "" {
+		var pair string
+		pair, cookie, _ = strings.Cut(cookie, ";")
+		name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok {
+			continue
+		}
+		name = strings.TrimPrefix(name, "__Secure-")
+		if name != prefix+".session_token" && !strings.HasPrefix(name, prefix+".session_token_multi-") {
+			continue
+		}
+		if v, err := url.QueryUnescape(value); err == nil {
+			value = v
+		}
+		if token, _, _ := strings.Cut(value, "."); token != "" {
+			out = append(out, token)
+		}
+	}
+	return out
 }

@@ -201,9 +201,10 @@ type ctxKey struct{}
 
 // ServeHTTP is a request's whole path through the sidecar.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// 1. Better Auth's own API passes through untouched, never guarded.
+	// 1. Better Auth's own API passes through untouched, never guarded;
+	// its mutations invalidate what they make stale.
 	if h.underBasePath(r) {
-		return next.ServeHTTP(w, r)
+		return h.observe(w, r, next)
 	}
 
 	// 2. Who is it? No credential: signed out, without a backend call.

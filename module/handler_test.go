@@ -33,7 +33,7 @@ type fakeAuth struct {
 }
 
 func newFakeAuth(t *testing.T) *fakeAuth {
-	f := &fakeAuth{calls: map[string]int{}, lastReq: map[string]*http.Request{}, users: map[string]string{"tok1": "u1", "tok2": "u2"}}
+	f := &fakeAuth{calls: map[string]int{}, lastReq: map[string]*http.Request{}, users: map[string]string{"tok1": "u1", "tok2": "u2", "tok3": "u1"}}
 	f.mode.Store("")
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
@@ -66,9 +66,9 @@ func (f *fakeAuth) serve(w http.ResponseWriter, r *http.Request) {
 	if setCookie != "" {
 		w.Header().Add("Set-Cookie", setCookie)
 	}
-	uid := ""
+	uid, token := "", ""
 	if c, err := r.Cookie("better-auth.session_token"); err == nil {
-		uid = f.users[c.Value]
+		uid, token = f.users[c.Value], c.Value
 	}
 	if ep != "/get-session" && uid == "" {
 		w.WriteHeader(401)
@@ -81,7 +81,7 @@ func (f *fakeAuth) serve(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte("null"))
 			return
 		}
-		fmt.Fprintf(w, `{"session":{"id":"s-%[1]s","token":"t-%[1]s","userId":"%[1]s","activeOrganizationId":"org-%[1]s","expiresAt":"2030-01-01T00:00:00.000Z"},"user":{"id":"%[1]s","name":"User <%[1]s>","email":"%[1]s@example.com","big":12345678901234567890}}`, uid)
+		fmt.Fprintf(w, `{"session":{"id":"s-%[1]s","token":%[2]q,"userId":"%[1]s","activeOrganizationId":"org-%[1]s","expiresAt":"2030-01-01T00:00:00.000Z"},"user":{"id":"%[1]s","name":"User <%[1]s>","email":"%[1]s@example.com","big":12345678901234567890}}`, uid, token)
 	case "/list-sessions":
 		fmt.Fprintf(w, `[{"id":"s-%s"}]`, uid)
 	case "/organization/list-members":
@@ -147,18 +147,21 @@ func serve(h *Handler, r *http.Request) *httptest.ResponseRecorder {
 }
 
 func serveWith(h *Handler, r *http.Request, up http.HandlerFunc) *httptest.ResponseRecorder {
-	ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: "203.0.113.7"})
-	r = r.WithContext(ctx)
-	caddyhttp.NewTestReplacer(r) // the request placeholders, as Caddy's server sets them
 	rec := httptest.NewRecorder()
-	err := h.ServeHTTP(rec, r, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		up(w, r)
-		return nil
-	}))
-	if err != nil {
+	if err := serveWithWriter(h, rec, r, up); err != nil {
 		rec.Code = 599
 	}
 	return rec
+}
+
+func serveWithWriter(h *Handler, w http.ResponseWriter, r *http.Request, up http.HandlerFunc) error {
+	ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: "203.0.113.7"})
+	r = r.WithContext(ctx)
+	caddyhttp.NewTestReplacer(r) // the request placeholders, as Caddy's server sets them
+	return h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		up(w, r)
+		return nil
+	}))
 }
 
 func pageReq(path, token string) *http.Request {

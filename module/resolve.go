@@ -68,6 +68,17 @@ func tokenTag(token string) string {
 	return "t\x00" + string(d[:])
 }
 
+// credentialTags are what every entry under a credential carries: the
+// credential itself and each session token its cookies hold, so ending
+// any of those sessions drops the entry.
+func credentialTags(key string, cred betterauth.Credential, prefix string) []string {
+	tags := []string{credTag(key)}
+	for _, t := range betterauth.SessionTokens(cred.Cookie, prefix) {
+		tags = append(tags, tokenTag(t))
+	}
+	return tags
+}
+
 // resolveSession finds the request's session through the cache. The
 // Set-Cookie headers of a backend call go to the requests that waited for
 // it (the same credential), not to later cache hits.
@@ -92,7 +103,7 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (s
 			if err != nil {
 				return nil, err
 			}
-			tags := []string{credTag(key)}
+			tags := credentialTags(key, cred, h.CookiePrefix)
 			if sess != nil {
 				tags = append(tags, userTag(sess.UserID), tokenTag(sess.Token))
 			}
@@ -275,7 +286,7 @@ func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey
 			if err != nil {
 				return nil, err
 			}
-			tags := []string{credTag(credKey), userTag(sess.UserID), tokenTag(sess.Token)}
+			tags := append(credentialTags(credKey, visitor.Credential(), h.CookiePrefix), userTag(sess.UserID), tokenTag(sess.Token))
 			if s.family.Organization {
 				tags = append(tags, orgTags(sess, s.params, ans.Body)...)
 			}
