@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 5s
-FUZZ_TARGETS := ./inject:FuzzInjector
+FUZZ_TARGETS := ./inject:FuzzInjector ./module:FuzzRedirect ./betterauth:FuzzReadCredential ./caddyfile:FuzzCaddyfile
 
 .PHONY: test setup lint unit fuzz-brief fuzz demo build bench docker-check clean
 
@@ -32,6 +32,11 @@ build:
 
 demo:
 	./examples/demo/run.sh
+
+# The Dockerfile's build step and the compose example, checked without a
+# Docker engine (scripts/docker-check.sh says what it checks).
+docker-check:
+	./scripts/docker-check.sh
 
 clean:
 	rm -rf bin

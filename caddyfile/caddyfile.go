@@ -87,7 +87,18 @@ func Parse(d *caddyfile.Dispenser) (*module.Handler, error) {
 			case "state_id":
 				h.StateID = v
 			}
-		case "stale_time", "timeout":
+		case "bearer":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			h.Bearer = true
+		case "identity_headers":
+			ih, err := parseIdentityHeaders(d)
+			if err != nil {
+				return nil, err
+			}
+			h.IdentityHeaders = ih
+		case "stale_time", "timeout", "stale_if_error":
 			v, err := oneArg(d)
 			if err != nil {
 				return nil, err
@@ -99,22 +110,28 @@ func Parse(d *caddyfile.Dispenser) (*module.Handler, error) {
 			cd := caddy.Duration(dur)
 			if opt == "stale_time" {
 				h.StaleTime = &cd
+			} else if opt == "stale_if_error" {
+				h.StaleIfError = cd
 			} else {
 				if dur == 0 {
 					return nil, d.Errf("better_auth: timeout must be positive")
 				}
 				h.Timeout = cd
 			}
-		case "cache_size":
+		case "cache_size", "max_answer_size":
 			v, err := oneArg(d)
 			if err != nil {
 				return nil, err
 			}
 			n, err := humanize.ParseBytes(v)
 			if err != nil || n == 0 || n > 1<<40 {
-				return nil, d.Errf("better_auth: cache_size: %q is not a size such as 64MiB", v)
+				return nil, d.Errf("better_auth: %s: %q is not a size such as 64MiB", opt, v)
 			}
-			h.CacheSize = int64(n)
+			if opt == "cache_size" {
+				h.CacheSize = int64(n)
+			} else {
+				h.MaxAnswerSize = int64(n)
+			}
 		case "guard", "guest":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -153,6 +170,33 @@ func oneArg(d *caddyfile.Dispenser) (string, error) {
 		return "", d.ArgErr()
 	}
 	return v, nil
+}
+
+func parseIdentityHeaders(d *caddyfile.Dispenser) (*module.IdentityHeaders, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	ih := new(module.IdentityHeaders)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		field := d.Val()
+		name, err := oneArg(d)
+		if err != nil {
+			return nil, err
+		}
+		switch field {
+		case "user_id":
+			ih.UserID = name
+		case "email":
+			ih.Email = name
+		case "name":
+			ih.Name = name
+		case "session_id":
+			ih.SessionID = name
+		default:
+			return nil, d.Errf("better_auth: identity_headers: unknown field %q (user_id, email, name, session_id)", field)
+		}
+	}
+	return ih, nil
 }
 
 func parsePrefetch(d *caddyfile.Dispenser) (module.Prefetch, error) {

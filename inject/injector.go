@@ -17,6 +17,9 @@ const MaxPrefix = 64 << 10
 // length of a long comment or attribute written a byte at a time.
 const feedBatch = 2 << 10
 
+// syncLimit bounds the first attempt, made without the coroutine.
+const syncLimit = 4 << 10
+
 // An Injector copies an HTML body to dst and writes a block at the insertion
 // point: right after the first <head ...> start tag or, when another start tag
 // than <html> comes first, just before that tag. If neither is complete within
@@ -24,12 +27,14 @@ const feedBatch = 2 << 10
 // unchanged.
 //
 // Up to the insertion point the body is held (at most MaxPrefix bytes) and
-// read by an html.Tokenizer that runs beside the writes, as a coroutine: it
-// stops when its input is used up and goes on with the next, so every byte is
-// tokenized once and the decision does not depend on how the body is split
-// into writes. Only the lengths of its tokens are used; the bytes written out
-// are the ones given. From the insertion point on, every Write goes straight
-// to dst.
+// read by an html.Tokenizer. Most pages decide within their first bytes,
+// which are tried at once; otherwise the tokenizer runs beside the writes as
+// a coroutine that stops when its input is used up and goes on with the next,
+// in batches of feedBatch bytes, so the body is tokenized once (its first
+// syncLimit bytes at most twice) and the decision does not depend on how the
+// body is split into writes. Only the lengths of the tokens are used: the
+// bytes written out are the ones given. From the insertion point on, every
+// Write goes straight to dst.
 //
 // Close must be called, also on error paths: until then the tokenizer waits
 // for more input.
@@ -39,7 +44,8 @@ type Injector struct {
 
 	// Before the decision: the body bytes [base, n) are held, those before
 	// out are written out, those before fed were given to the tokenizer, and
-	// base = min(out, fed), so held keeps what either still needs.
+	// base = min(out, safe) <= fed, so held keeps what is still to be written,
+	// fed, or looked at by Flush (the token in progress).
 	scan *feeder // the tokenizer, when the first bytes did not decide
 	held []byte
 	base int
@@ -119,11 +125,12 @@ func (in *Injector) feed(b []byte) bool {
 		return false
 	}
 	if in.fed == 0 {
-		// Most pages decide within their first bytes: try that on the
-		// caller's stack, and start the coroutine only if they do not (it
-		// then reads b again, once). All of MaxPrefix at once decides too.
-		if at := insertionPoint(html.NewTokenizer(bytes.NewReader(b)), nil); at >= 0 || len(b) == MaxPrefix {
-			in.fed, in.found, in.at = len(b), at >= 0, at
+		// Most pages decide within their first few hundred bytes: try that
+		// on the caller's stack, and start the coroutine only if they do not
+		// (it then reads those bytes again, once).
+		first := b[:min(len(b), syncLimit)]
+		if at := insertionPoint(html.NewTokenizer(bytes.NewReader(first)), nil); at >= 0 {
+			in.fed, in.found, in.at = len(b), true, at
 			return true
 		}
 		in.scan = newFeeder(in.tokenize)
@@ -134,30 +141,20 @@ func (in *Injector) feed(b []byte) bool {
 }
 
 // Flush writes out the held bytes known to lie before the insertion point
-// (the complete tokens, and the text after them up to a '<') or, if the bytes
-// held decide it, everything with the block: so a page that flushes right
-// after its <head> streams on. It does not decide anything early.
+// (see knownBefore) or, if the bytes held decide it, everything with the
+// block: so a page that flushes right after its <head> streams on. It does
+// not decide anything early.
 func (in *Injector) Flush() error {
 	if in.err != nil || in.decided || in.closed {
 		return in.err
 	}
-	// Only a '>' can end the tag that decides, so without one the tokenizer
-	// is left to wait for a bigger batch.
+	// Only a '>' ends the tag that decides, so without one the tokenizer is
+	// left to wait for a bigger batch.
 	if pending := in.held[in.fed-in.base:]; bytes.IndexByte(pending, '>') >= 0 && in.feed(pending) {
 		return in.finish(nil)
 	}
-	// What follows the last complete token up to a '<' is text: every other
-	// token starts with '<'. (After a token the tokenizer is in the data
-	// state: the tags that switch it to raw text end the search.)
-	end := max(in.safe, in.out) // an earlier Flush may have gone past safe, within text
-	if rest := in.held[end-in.base:]; len(rest) > 0 {
-		if i := bytes.IndexByte(rest, '<'); i >= 0 {
-			end += i
-		} else {
-			end += len(rest)
-		}
-	}
-	if end == in.out {
+	end := in.safe + knownBefore(in.held[in.safe-in.base:])
+	if end <= in.out {
 		return nil
 	}
 	if _, err := in.dst.Write(in.held[in.out-in.base : end-in.base]); err != nil {
@@ -165,11 +162,42 @@ func (in *Injector) Flush() error {
 		return err
 	}
 	in.out = end
-	if base := min(in.out, in.fed); base > in.base {
+	if base := min(in.out, in.safe); base > in.base {
 		in.held = append(in.held[:0], in.held[base-in.base:]...)
 		in.base = base
 	}
 	return nil
+}
+
+// knownBefore returns how much of b, the body from the end of the last
+// complete token on (where the tokenizer is in the data state: the tags that
+// switch it to raw text end the search), surely lies before the insertion
+// point, judged from the bytes alone: b may run past what the tokenizer has
+// finished with, which can be a token it has read to the end, as it looks
+// ahead. Text runs up to a '<' and a letter, a start tag, which stops the
+// count. A "<!", "</" or "<?" begins a comment, doctype, end tag or bogus
+// comment: each ends with a '>', the first one or a later one, so the count
+// goes on to the first '>' (to the end of b if there is none) and stops.
+func knownBefore(b []byte) int {
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(b[i:], '<')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		if i+1 == len(b) {
+			return i
+		}
+		switch c := b[i+1]; {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+			return i
+		case c == '!' || c == '/' || c == '?':
+			if k := bytes.IndexByte(b[i+2:], '>'); k >= 0 {
+				return i + 2 + k + 1
+			}
+			return len(b)
+		}
+	}
 }
 
 // Close ends the body: it writes out whatever is still held, unchanged if no

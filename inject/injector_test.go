@@ -127,7 +127,7 @@ func generatedCases() []htmlCase {
 	c = at(edge+"<title>edge</title>", -1)
 	c.name = "head-ends-after-MaxPrefix"
 	cases = append(cases, c)
-	// A start tag that other than <head> just past MaxPrefix after long text.
+	// A start tag just past MaxPrefix, after 64 KiB of text: unchanged.
 	text := strings.Repeat("text ", MaxPrefix/5) + "<p>"
 	c = at(text, -1)
 	c.name = "tag-after-64KiB-of-text"
@@ -226,12 +226,14 @@ func TestInjectorStreams(t *testing.T) {
 		}
 	}
 	step("<!doctype html>\n", "<!doctype html>\n")
-	step("<!-- a comment", "<!doctype html>\n")
-	step(" -->\nsome text", "<!doctype html>\n<!-- a comment -->\nsome text")
-	step(" more <", "<!doctype html>\n<!-- a comment -->\nsome text more ")
-	step("html lang=en>", "<!doctype html>\n<!-- a comment -->\nsome text more <html lang=en>")
-	step("\n<he", "<!doctype html>\n<!-- a comment -->\nsome text more <html lang=en>\n")
-	step("ad>", "<!doctype html>\n<!-- a comment -->\nsome text more <html lang=en>\n<head>"+testBlock)
+	step("<!-- a comment", "<!doctype html>\n<!-- a comment")      // it ends at a '>' or never
+	step(" <head> <div", "<!doctype html>\n<!-- a comment <head>") // no further than the first '>'
+	step("> <i> -", "<!doctype html>\n<!-- a comment <head>")
+	step("->\nsome text", "<!doctype html>\n<!-- a comment <head> <div> <i> -->\nsome text")
+	step(" more <", "<!doctype html>\n<!-- a comment <head> <div> <i> -->\nsome text more ")
+	step("html lang=en>", "<!doctype html>\n<!-- a comment <head> <div> <i> -->\nsome text more <html lang=en>")
+	step("\n<he", "<!doctype html>\n<!-- a comment <head> <div> <i> -->\nsome text more <html lang=en>\n")
+	step("ad>", "<!doctype html>\n<!-- a comment <head> <div> <i> -->\nsome text more <html lang=en>\n<head>"+testBlock)
 	// From here on each write is passed on as it is, not copied.
 	p := []byte("<title>t</title>")
 	n := len(dst.writes)
@@ -370,4 +372,29 @@ func FuzzInjector(f *testing.F) {
 			t.Fatal("removing the block does not give back the input")
 		}
 	})
+}
+
+func TestKnownBefore(t *testing.T) {
+	for _, tc := range []struct {
+		b    string
+		want int
+	}{
+		{"", 0},
+		{"text", 4},
+		{"text <", 5},
+		{"text <p", 5},
+		{"a < b <3 <", 9},
+		{"a<!-- x", 7},
+		{"a<!-- x > y --> <p>", 9}, // the comment may end at any '>' from the first on
+		{"<!><A>", 3},              // "<!>" ends at its '>' though the tokenizer reads on
+		{"</a b='>'>", 8},
+		{"</>", 3},
+		{"<?xml?><head>", 7},
+		{"<!", 2},
+		{"<head>", 0},
+	} {
+		if got := knownBefore([]byte(tc.b)); got != tc.want {
+			t.Errorf("knownBefore(%q) = %d, want %d", tc.b, got, tc.want)
+		}
+	}
 }

@@ -121,6 +121,7 @@ func (rw *ResponseWriter) Write(p []byte) (int, error) {
 	switch {
 	case rw.inj == nil:
 		n, err = rw.ResponseWriter.Write(p)
+	case len(p) == 0:
 	case rw.dec != nil:
 		rw.pushed = true
 		if unread, done := rw.dec.push(p); done && (rw.decErr != nil || unread > 0) {

@@ -53,9 +53,27 @@ func originalTarget(r *http.Request) string {
 		target = "/"
 	}
 	if r.URL.RawQuery != "" {
-		target += "?" + r.URL.RawQuery
+		target += "?" + escapeQuery(r.URL.RawQuery)
 	}
 	return target
+}
+
+// escapeQuery percent-encodes what a raw query must not carry into a URL:
+// control characters, spaces, backslashes, '#' and non-ASCII bytes.
+func escapeQuery(q string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c <= ' ' || c >= 0x7f || c == '\\' || c == '#' {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // guestLocation is where a signed-in visitor of a guest page (sign-in,

@@ -72,6 +72,20 @@ type Handler struct {
 	StateID string `json:"state_id,omitempty"`
 	// Prefetch lists the queries to resolve and inject per route.
 	Prefetch []Prefetch `json:"prefetch,omitempty"`
+	// StaleIfError serves the last good session for at most this long
+	// past its stale time while the backend fails. Off by default: a
+	// signed-out or revoked user could keep access that long (changes seen
+	// through the sidecar still invalidate it).
+	StaleIfError caddy.Duration `json:"stale_if_error,omitempty"`
+	// MaxAnswerSize bounds a backend answer in bytes. Default 1 MiB.
+	MaxAnswerSize int64 `json:"max_answer_size,omitempty"`
+	// Bearer makes an "Authorization: Bearer" header part of the
+	// credential and sends it to Better Auth (its bearer plugin).
+	Bearer bool `json:"bearer,omitempty"`
+	// IdentityHeaders names request headers set for the upstream when the
+	// visitor is signed in; client-sent copies of those names (any case,
+	// - or _) are always deleted first.
+	IdentityHeaders *IdentityHeaders `json:"identity_headers,omitempty"`
 
 	guard, guest caddyhttp.MatchPath
 	backend      *url.URL
@@ -79,6 +93,7 @@ type Handler struct {
 	cache        *cache.Cache
 	poolKey      string
 	staleTime    time.Duration
+	keep         time.Duration // how long entries live: stale time + stale_if_error
 	timeout      time.Duration
 	prefetch     []prefetchRoute
 	logger       *zap.Logger
@@ -105,6 +120,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.staleTime = DefaultStaleTime
 	if h.StaleTime != nil {
 		h.staleTime = time.Duration(*h.StaleTime)
+	}
+	h.keep = h.staleTime
+	if h.staleTime > 0 {
+		h.keep += time.Duration(h.StaleIfError)
 	}
 	h.timeout = time.Duration(h.Timeout)
 	if h.timeout <= 0 {
@@ -141,6 +160,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.backend, _ = url.Parse(h.Backend)
 	h.client = betterauth.NewClient(h.backend, h.BasePath, h.timeout)
+	h.client.MaxBody = h.MaxAnswerSize
 
 	// One cache per backend and size, shared by every handler and config
 	// generation that uses them; entries of different backends never mix.
@@ -167,6 +187,12 @@ func (h *Handler) Validate() error {
 	}
 	if h.StaleTime != nil && *h.StaleTime < 0 {
 		return errors.New("better_auth: stale_time must not be negative")
+	}
+	if h.StaleIfError < 0 || h.MaxAnswerSize < 0 {
+		return errors.New("better_auth: stale_if_error and max_answer_size must not be negative")
+	}
+	if err := h.IdentityHeaders.validate(); err != nil {
+		return err
 	}
 	if h.CacheSize < 0 {
 		return errors.New("better_auth: cache_size must be positive")
@@ -208,7 +234,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	// 2. Who is it? No credential: signed out, without a backend call.
-	cred := betterauth.ReadCredential(r.Header, h.CookiePrefix, false)
+	// Client-sent identity headers never reach the upstream.
+	h.IdentityHeaders.strip(r.Header)
+	cred := betterauth.ReadCredential(r.Header, h.CookiePrefix, h.Bearer)
 	res, err := h.resolveSession(r, cred)
 	for _, c := range res.setCookies {
 		w.Header().Add("Set-Cookie", c)
@@ -228,6 +256,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	sess := res.session()
 	if sess != nil {
 		setPlaceholders(r, sess)
+		h.IdentityHeaders.set(r.Header, sess)
 	}
 	switch {
 	case guarded && sess == nil:

@@ -117,7 +117,7 @@ func (h *Handler) observe(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if !ok {
 		return next.ServeHTTP(w, r)
 	}
-	cred := betterauth.ReadCredential(r.Header, h.CookiePrefix, false)
+	cred := betterauth.ReadCredential(r.Header, h.CookiePrefix, h.Bearer)
 	var tags []string
 	if !cred.Empty() {
 		key := cred.Key()

@@ -28,6 +28,7 @@ type answer struct {
 type sessionResult struct {
 	entry      *cache.Entry // nil without credential
 	hit        bool
+	stale      bool // served by stale_if_error
 	setCookies []string
 }
 
@@ -89,7 +90,7 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (s
 	key := cred.Key()
 	call := h.visitor(r, cred)
 	call.Method, call.Endpoint = http.MethodGet, betterauth.SessionFamily.Endpoint
-	e, hit, err := h.cache.Fetch(r.Context(), key, h.staleTime, h.staleTime, h.timeout,
+	e, hit, err := h.cache.Fetch(r.Context(), key, h.staleTime, h.keep, h.timeout,
 		func(ctx context.Context) (*cache.Entry, error) {
 			ans, err := h.client.Do(ctx, call)
 			if err != nil {
@@ -114,6 +115,13 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (s
 				Tags:      tags,
 			}, nil
 		})
+	if err != nil && h.StaleIfError > 0 && r.Context().Err() == nil {
+		// The opt-in trade-off: the last good answer, for a while.
+		if old, ok := h.cache.Get(key); ok && old.Age(time.Now()) < h.keep {
+			h.logBackendError(r.URL.Path, betterauth.SessionFamily, err)
+			return sessionResult{entry: old, hit: true, stale: true}, nil
+		}
+	}
 	if err != nil {
 		// Better Auth clears cookies even on a failed call (401).
 		var ce *cookieError
