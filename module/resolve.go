@@ -20,6 +20,7 @@ import (
 // for the session, what the guard and placeholders need.
 type answer struct {
 	data       []byte              // inject.EncodeJSON of the body
+	hash       string              // queryHash of a query's key, computed once
 	session    *betterauth.Session // session family only; nil = signed out
 	setCookies []string            // reach the browser of the request that fetched
 }
@@ -274,11 +275,16 @@ func organizationID(data []byte) string {
 }
 
 func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey string, sess *betterauth.Session, s resolvedQuery) (inject.Query, []byte, error) {
-	key := credKey + "\x00" + s.family.Name + "\x00" + string(s.params)
+	// The user id is part of the key: the hash it holds is the user's.
+	key := credKey + "\x00" + s.family.Name + "\x00" + sess.UserID + "\x00" + string(s.params)
 	e, _, err := h.cache.Fetch(ctx, key, h.staleTime, h.staleTime, h.timeout,
 		func(ctx context.Context) (*cache.Entry, error) {
+			hash, err := inject.HashKey(s.family.KeyJSON(sess.UserID, s.params))
+			if err != nil {
+				return nil, err
+			}
 			if s.family.AnswersNull(s.params) {
-				return &cache.Entry{Value: &answer{data: []byte("null")}, FetchedAt: time.Now(), Tags: []string{credTag(credKey)}}, nil
+				return &cache.Entry{Value: &answer{data: []byte("null"), hash: hash}, FetchedAt: time.Now(), Tags: []string{credTag(credKey)}}, nil
 			}
 			call, err := s.family.Call(s.params)
 			if err != nil {
@@ -298,17 +304,13 @@ func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey
 			if s.family.Organization {
 				tags = append(tags, orgTags(sess, s.params, ans.Body)...)
 			}
-			return &cache.Entry{Value: &answer{data: data}, Cost: int64(len(data) + len(key)), FetchedAt: ans.FetchedAt, Tags: tags}, nil
+			return &cache.Entry{Value: &answer{data: data, hash: hash}, Cost: int64(len(data) + len(hash) + len(key)), FetchedAt: ans.FetchedAt, Tags: tags}, nil
 		})
 	if err != nil {
 		return inject.Query{}, nil, err
 	}
-	hash, err := inject.HashKey(s.family.KeyJSON(sess.UserID, s.params))
-	if err != nil {
-		return inject.Query{}, nil, err
-	}
-	data := e.Value.(*answer).data
-	return inject.Query{Hash: hash, Data: data, UpdatedAt: e.FetchedAt.UnixMilli()}, data, nil
+	a := e.Value.(*answer)
+	return inject.Query{Hash: a.hash, Data: a.data, UpdatedAt: e.FetchedAt.UnixMilli()}, a.data, nil
 }
 
 // orgTags ties organization data to every change of organizations: the
