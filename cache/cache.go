@@ -64,8 +64,9 @@ type Cache struct {
 	Stats Stats
 }
 
-// New returns a cache holding at most maxBytes of entries.
-func New(maxBytes int64) (*Cache, error) {
+// New returns a cache holding at most maxBytes of entries; onEvict, when
+// set, is called for every entry evicted to make room.
+func New(maxBytes int64, onEvict func()) (*Cache, error) {
 	if maxBytes <= 0 {
 		return nil, errors.New("cache size must be positive")
 	}
@@ -76,7 +77,12 @@ func New(maxBytes int64) (*Cache, error) {
 		MaxCost:            maxBytes,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
-		OnEvict:            func(*ristretto.Item[*Entry]) { c.Stats.Evictions.Add(1) },
+		OnEvict: func(*ristretto.Item[*Entry]) {
+			c.Stats.Evictions.Add(1)
+			if onEvict != nil {
+				onEvict()
+			}
+		},
 	})
 	if err != nil {
 		return nil, err

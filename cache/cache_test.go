@@ -11,7 +11,7 @@ import (
 
 func newCache(t *testing.T) *Cache {
 	t.Helper()
-	c, err := New(1 << 20)
+	c, err := New(1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestInFlightInvalidation(t *testing.T) {
 }
 
 func TestCloseTwice(t *testing.T) {
-	c, err := New(1 << 20)
+	c, err := New(1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestCloseTwice(t *testing.T) {
 	if err := c.Destruct(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(0); err == nil {
+	if _, err := New(0, nil); err == nil {
 		t.Fatal("zero size accepted")
 	}
 }

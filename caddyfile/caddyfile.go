@@ -87,6 +87,14 @@ func Parse(d *caddyfile.Dispenser) (*module.Handler, error) {
 			case "state_id":
 				h.StateID = v
 			}
+		case "debug_header":
+			h.DebugHeader = "Better-Auth-Status"
+			if d.NextArg() {
+				h.DebugHeader = d.Val()
+			}
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
 		case "bearer":
 			if d.NextArg() {
 				return nil, d.ArgErr()

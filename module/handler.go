@@ -82,6 +82,11 @@ type Handler struct {
 	// Bearer makes an "Authorization: Bearer" header part of the
 	// credential and sends it to Better Auth (its bearer plugin).
 	Bearer bool `json:"bearer,omitempty"`
+	// DebugHeader, when set, names a response header in the style of RFC
+	// 9211 Cache-Status telling where the session and each query came from
+	// and what was injected (nothing secret). While it is on, the page's
+	// headers wait for the route's queries.
+	DebugHeader string `json:"debug_header,omitempty"`
 	// IdentityHeaders names request headers set for the upstream when the
 	// visitor is signed in; client-sent copies of those names (any case,
 	// - or _) are always deleted first.
@@ -113,6 +118,9 @@ var caches = caddy.NewUsagePool()
 // Provision fills in defaults and sets up the client and the cache.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("better_auth metrics: %v", err)
+	}
 	if h.BasePath == "" {
 		h.BasePath = DefaultBasePath
 	}
@@ -166,7 +174,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// generation that uses them; entries of different backends never mix.
 	h.poolKey = fmt.Sprintf("better_auth cache|%s|%s|%s|%d", h.backend, h.BasePath, h.CookiePrefix, h.CacheSize)
 	c, _, err := caches.LoadOrNew(h.poolKey, func() (caddy.Destructor, error) {
-		return cache.New(h.CacheSize)
+		return cache.New(h.CacheSize, metrics.cacheEvictions.Inc)
 	})
 	if err != nil {
 		return fmt.Errorf("better_auth cache: %v", err)
@@ -202,6 +210,9 @@ func (h *Handler) Validate() error {
 	}
 	if url.QueryEscape(h.RedirectParam) != h.RedirectParam {
 		return fmt.Errorf("better_auth: redirect_param %q must be a plain query parameter name", h.RedirectParam)
+	}
+	if h.DebugHeader != "" && strings.ContainsAny(h.DebugHeader, " \t\r\n:;,\"") {
+		return fmt.Errorf("better_auth: debug_header %q is not a header name", h.DebugHeader)
 	}
 	if h.StateID != "" && !inject.ValidID(h.StateID) {
 		return fmt.Errorf("better_auth: state_id %q is not a safe element id", h.StateID)
@@ -244,13 +255,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	// 3. The guard decides.
 	guarded := h.isGuarded(r)
+	dbg := h.newDebug(res, cred)
 	if err != nil {
 		h.logBackendError(r.URL.Path, betterauth.SessionFamily, err)
+		if dbg != nil {
+			dbg.session = "fwd=miss; detail=error"
+		}
 		if guarded {
-			h.debug("guard: backend failing, refusing guarded path", r)
+			h.decided(w, r, dbg, "unavailable")
 			return h.unavailable(w, r)
 		}
 		// Unguarded pages keep working, without auth data.
+		h.decided(w, r, dbg, "public")
 		return next.ServeHTTP(w, r)
 	}
 	sess := res.session()
@@ -261,14 +277,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	switch {
 	case guarded && sess == nil:
 		if isNavigation(r) {
-			h.debug("guard: signed out, redirecting to sign-in", r)
+			h.decided(w, r, dbg, "redirected")
 			return redirect(w, h.signInLocation(r))
 		}
-		h.debug("guard: signed out, 401", r)
+		h.decided(w, r, dbg, "unauthorized")
 		return unauthorized(w)
 	case sess != nil && len(h.guest) > 0 && h.guest.Match(r):
-		h.debug("guest: signed in, sending on", r)
+		h.decided(w, r, dbg, "guest_redirect")
 		return redirect(w, h.guestLocation(r))
+	case guarded:
+		h.decided(w, nil, dbg, "allowed")
+	default:
+		h.decided(w, nil, dbg, "public")
 	}
 
 	// 4. Inject into the page: the session, and the route's queries, which
@@ -284,16 +304,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	block := func() []byte { return h.stateScript(res, queries, deadline) }
 	inject.PrepareRequest(r)
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, true))
+	if dbg != nil {
+		w = dbg.writer(w, queries, deadline)
+	}
 	iw := inject.NewResponseWriter(w, block)
 	err = next.ServeHTTP(iw, r)
 	if cerr := iw.Close(); err == nil {
 		err = cerr
 	}
+	injected, reason, n := iw.Result()
+	if injected {
+		metrics.injections.Inc()
+		metrics.injectedBytes.Add(float64(n))
+	} else {
+		metrics.notInjected.WithLabelValues(reason).Inc()
+	}
 	if c := h.logger.Check(zapcore.DebugLevel, "page"); c != nil {
-		injected, reason, n := iw.Result()
 		c.Write(zap.String("path", r.URL.Path), zap.Bool("injected", injected), zap.String("reason", reason), zap.Int("state_bytes", n))
 	}
 	return err
+}
+
+// decided records a guard decision: metrics, a debug log line, and the
+// debug header when the response is decided here.
+func (h *Handler) decided(w http.ResponseWriter, r *http.Request, dbg *debugInfo, outcome string) {
+	metrics.guard.WithLabelValues(outcome).Inc()
+	if dbg != nil {
+		dbg.guard = outcome
+		if r != nil { // the sidecar answers this request itself
+			w.Header().Set(h.DebugHeader, dbg.value(nil))
+		}
+	}
+	if r != nil {
+		if c := h.logger.Check(zapcore.DebugLevel, "guard decision"); c != nil {
+			c.Write(zap.String("outcome", outcome), zap.String("method", r.Method), zap.String("path", r.URL.Path))
+		}
+	}
 }
 
 // stateScript is called by the injector at the insertion point: it waits for
@@ -317,12 +363,6 @@ func (h *Handler) isGuarded(r *http.Request) bool {
 		return false
 	}
 	return !strings.EqualFold(caddyhttp.CleanPath(r.URL.Path, true), h.SignIn)
-}
-
-func (h *Handler) debug(msg string, r *http.Request) {
-	if c := h.logger.Check(zapcore.DebugLevel, msg); c != nil {
-		c.Write(zap.String("method", r.Method), zap.String("path", r.URL.Path))
-	}
 }
 
 // logBackendError logs a failed backend call; a 4xx answer to a query

@@ -176,6 +176,9 @@ func (h *Handler) observe(w http.ResponseWriter, r *http.Request, next caddyhttp
 			}
 		}
 		h.cache.Invalidate(tags...)
+		if len(tags) > 0 {
+			metrics.invalidations.WithLabelValues("local").Inc()
+		}
 		if c := h.logger.Check(zapcore.DebugLevel, "auth mutation invalidated cache entries"); c != nil {
 			c.Write(zap.String("endpoint", endpoint), zap.Int("tags", len(tags)))
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -93,7 +94,9 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (s
 	call.Method, call.Endpoint = http.MethodGet, betterauth.SessionFamily.Endpoint
 	e, hit, err := h.cache.Fetch(r.Context(), key, h.staleTime, h.keep, h.timeout,
 		func(ctx context.Context) (*cache.Entry, error) {
+			start := time.Now()
 			ans, err := h.client.Do(ctx, call)
+			observeCall(betterauth.SessionFamily, start, err)
 			if err != nil {
 				return nil, &cookieError{err: err, setCookies: ans.SetCookies}
 			}
@@ -120,9 +123,11 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (s
 		// The opt-in trade-off: the last good answer, for a while.
 		if old, ok := h.cache.Get(key); ok && old.Age(time.Now()) < h.keep {
 			h.logBackendError(r.URL.Path, betterauth.SessionFamily, err)
+			observeLookup(betterauth.SessionFamily, true, true)
 			return sessionResult{entry: old, hit: true, stale: true}, nil
 		}
 	}
+	observeLookup(betterauth.SessionFamily, hit, false)
 	if err != nil {
 		// Better Auth clears cookies even on a failed call (401).
 		var ce *cookieError
@@ -170,7 +175,25 @@ type pending struct {
 	mu      sync.Mutex
 	results []inject.Query // in configuration order
 	ok      []bool
+	names   []string // family names
+	status  []string // cache outcome per query, for the debug header
 	done    chan struct{}
+}
+
+func (p *pending) finish(i int, status string) {
+	p.mu.Lock()
+	p.status[i] = status
+	p.mu.Unlock()
+}
+
+// wait blocks until every query is resolved or the deadline passed.
+func (p *pending) wait(deadline time.Time) {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+	}
 }
 
 func (p *pending) len() int {
@@ -185,12 +208,7 @@ func (p *pending) collect(qs []inject.Query, deadline time.Time) []inject.Query 
 	if p == nil {
 		return qs
 	}
-	t := time.NewTimer(time.Until(deadline))
-	select {
-	case <-p.done:
-	case <-t.C:
-	}
-	t.Stop()
+	p.wait(deadline)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, q := range p.results {
@@ -211,7 +229,11 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, sess
 	if len(specs) == 0 {
 		return nil
 	}
-	p := &pending{results: make([]inject.Query, len(specs)), ok: make([]bool, len(specs)), done: make(chan struct{})}
+	p := &pending{results: make([]inject.Query, len(specs)), ok: make([]bool, len(specs)),
+		names: make([]string, len(specs)), status: make([]string, len(specs)), done: make(chan struct{})}
+	for i, s := range specs {
+		p.names[i] = s.family.Name
+	}
 	credKey := cred.Key()
 	visitor := h.visitor(r, cred)
 	ctx := context.WithoutCancel(r.Context())
@@ -242,14 +264,27 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, sess
 				<-orgReady
 				params, ok, err := s.family.ScopeParams(s.params, activeOrg)
 				if err != nil || !ok {
+					p.finish(i, "detail=no-organization")
 					return // the client has no organization to ask about either
 				}
 				s.params = params
 			}
-			q, data, err := h.runQuery(ctx, visitor, credKey, sess, s)
+			q, data, hit, err := h.runQuery(ctx, visitor, credKey, sess, s)
+			observeLookup(s.family, hit, false)
 			if err != nil {
 				h.logBackendError(path, s.family, err)
+				detail := "error"
+				var se *betterauth.StatusError
+				if errors.As(err, &se) && se.Code >= 400 && se.Code < 500 {
+					detail = "refused"
+				}
+				p.finish(i, "fwd=miss; detail="+detail)
 				return
+			}
+			if hit {
+				p.finish(i, fmt.Sprintf("hit; age=%d", int(time.Since(time.UnixMilli(q.UpdatedAt)).Seconds())))
+			} else {
+				p.finish(i, "fwd=miss; stored")
 			}
 			if i == aoIndex {
 				activeOrg = organizationID(data)
@@ -274,10 +309,10 @@ func organizationID(data []byte) string {
 	return v.ID
 }
 
-func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey string, sess *betterauth.Session, s resolvedQuery) (inject.Query, []byte, error) {
+func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey string, sess *betterauth.Session, s resolvedQuery) (q inject.Query, data []byte, hit bool, err error) {
 	// The user id is part of the key: the hash it holds is the user's.
 	key := credKey + "\x00" + s.family.Name + "\x00" + sess.UserID + "\x00" + string(s.params)
-	e, _, err := h.cache.Fetch(ctx, key, h.staleTime, h.staleTime, h.timeout,
+	e, hit, err := h.cache.Fetch(ctx, key, h.staleTime, h.staleTime, h.timeout,
 		func(ctx context.Context) (*cache.Entry, error) {
 			hash, err := inject.HashKey(s.family.KeyJSON(sess.UserID, s.params))
 			if err != nil {
@@ -292,7 +327,9 @@ func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey
 			}
 			call.Cookie, call.Authorization = visitor.Cookie, visitor.Authorization
 			call.ClientIP, call.UserAgent, call.Origin = visitor.ClientIP, visitor.UserAgent, visitor.Origin
+			start := time.Now()
 			ans, err := h.client.Do(ctx, call)
+			observeCall(s.family, start, err)
 			if err != nil {
 				return nil, err
 			}
@@ -307,10 +344,10 @@ func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey
 			return &cache.Entry{Value: &answer{data: data, hash: hash}, Cost: int64(len(data) + len(hash) + len(key)), FetchedAt: ans.FetchedAt, Tags: tags}, nil
 		})
 	if err != nil {
-		return inject.Query{}, nil, err
+		return inject.Query{}, nil, false, err
 	}
 	a := e.Value.(*answer)
-	return inject.Query{Hash: a.hash, Data: a.data, UpdatedAt: e.FetchedAt.UnixMilli()}, a.data, nil
+	return inject.Query{Hash: a.hash, Data: a.data, UpdatedAt: e.FetchedAt.UnixMilli()}, a.data, hit, nil
 }
 
 // orgTags ties organization data to every change of organizations: the
