@@ -81,3 +81,39 @@ func TestCaddyfileErrorsNameTheLine(t *testing.T) {
 		})
 	}
 }
+
+// Every Caddyfile example in the README is one of testdata/caddyfile (so
+// it has an adapt golden file); the syntax summary is the one exception.
+func TestReadmeExamplesHaveGoldens(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var known []string
+	files, _ := filepath.Glob("../testdata/caddyfile/*.caddyfile")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		known = append(known, string(b))
+	}
+	parts := strings.Split(string(readme), "```caddyfile\n")
+	examples := 0
+	for _, p := range parts[1:] {
+		block, _, _ := strings.Cut(p, "```")
+		if strings.HasPrefix(block, "better_auth [<backend>]") {
+			continue // the syntax summary
+		}
+		examples++
+		found := false
+		for _, k := range known {
+			if k == block {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("README example has no golden in testdata/caddyfile:\n%s", block)
+		}
+	}
+	if examples == 0 {
+		t.Fatal("no README examples found")
+	}
+}

@@ -35,10 +35,11 @@ if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
   export npm_config_nodedir=/usr
 fi
 
-# Every Node package folder with a lock file gets npm ci when its
-# node_modules is missing or older than the lock.
-for lock in $(git ls-files '*package-lock.json' 2>/dev/null || find . -name package-lock.json -not -path '*/node_modules/*'); do
-  dir=$(dirname "$lock")
+# The Node parts the tests run (the Better Auth server, the demo) get npm ci
+# when node_modules is missing or older than the lock. testdata/hashkey and
+# testdata/parity only regenerate committed golden files (npm run generate).
+for dir in testdata/betterauth examples/demo; do
+  lock="$dir/package-lock.json"
   if [ ! -d "$dir/node_modules" ] || [ "$lock" -nt "$dir/node_modules" ]; then
     echo "setup: npm ci in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
