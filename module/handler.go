@@ -308,7 +308,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		w = dbg.writer(w, queries, deadline)
 	}
 	iw := inject.NewResponseWriter(w, block)
+	closed := false
+	defer func() {
+		if !closed { // a panicking upstream must not leave the injector's goroutines blocked
+			iw.Close()
+		}
+	}()
 	err = next.ServeHTTP(iw, r)
+	closed = true
 	if cerr := iw.Close(); err == nil {
 		err = cerr
 	}

@@ -175,3 +175,27 @@ func TestPrefetchDeadline(t *testing.T) {
 		t.Fatalf("want session + list_sessions only, got %v (%d)", keys(got), rec.Code)
 	}
 }
+
+// Two better_auth handlers in one chain inject once.
+func TestTwoHandlersInjectOnce(t *testing.T) {
+	f := newFakeAuth(t)
+	outer := newHandler(t, f.URL, nil)
+	inner := newHandler(t, f.URL, func(h *Handler) { h.CacheSize += 1 })
+	rec := serveWith(outer, pageReq("/settings/a", "tok1"), func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(w, r, caddyHandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, page)
+		}))
+	})
+	if n := strings.Count(rec.Body.String(), `id="__BETTER_AUTH_STATE__"`); n != 1 {
+		t.Fatalf("%d state blocks", n)
+	}
+	injected(t, rec.Body.String())
+}
+
+type caddyHandlerFunc func(http.ResponseWriter, *http.Request)
+
+func (f caddyHandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	f(w, r)
+	return nil
+}
