@@ -59,6 +59,7 @@ type Cache struct {
 	sf    singleflight.Group
 	seed  maphash.Seed
 	seq   atomic.Uint64
+	floor atomic.Uint64 // entries started before it are dead (InvalidateAll)
 	stamp [slots]atomic.Uint64
 	once  sync.Once
 	Stats Stats
@@ -96,6 +97,9 @@ func (c *Cache) slot(tag string) *atomic.Uint64 {
 }
 
 func (c *Cache) alive(e *Entry) bool {
+	if e.start < c.floor.Load() {
+		return false
+	}
 	for _, t := range e.Tags {
 		if c.slot(t).Load() > e.start {
 			return false
@@ -135,6 +139,13 @@ func (c *Cache) Invalidate(tags ...string) {
 		}
 	}
 	c.Stats.Invalidations.Add(uint64(len(tags)))
+}
+
+// InvalidateAll kills every entry, including answers still in flight: for
+// when invalidations may have been missed (a replica cut off from Redis).
+func (c *Cache) InvalidateAll() {
+	c.floor.Store(c.seq.Add(1))
+	c.Stats.Invalidations.Add(1)
 }
 
 // Fetch returns a live entry under key no older than fresh, or calls fetch

@@ -239,3 +239,21 @@ func TestCloseTwice(t *testing.T) {
 		t.Fatal("zero size accepted")
 	}
 }
+
+func TestInvalidateAll(t *testing.T) {
+	c := newCache(t)
+	ctx := context.Background()
+	c.Fetch(ctx, "a", time.Hour, time.Hour, time.Second, value("a", "x"))
+	c.Fetch(ctx, "b", time.Hour, time.Hour, time.Second, value("b"))
+	c.InvalidateAll()
+	if _, ok := c.Get("a"); ok {
+		t.Fatal("a survived InvalidateAll")
+	}
+	if _, ok := c.Get("b"); ok {
+		t.Fatal("b survived InvalidateAll")
+	}
+	c.Fetch(ctx, "a", time.Hour, time.Hour, time.Second, value("a2"))
+	if e, ok := c.Get("a"); !ok || e.Value != "a2" {
+		t.Fatal("an entry fetched after InvalidateAll is not served")
+	}
+}

@@ -100,6 +100,12 @@ func Parse(d *caddyfile.Dispenser) (*module.Handler, error) {
 				return nil, d.ArgErr()
 			}
 			h.Bearer = true
+		case "invalidation":
+			inv, err := parseInvalidation(d)
+			if err != nil {
+				return nil, err
+			}
+			h.Invalidation = inv
 		case "identity_headers":
 			ih, err := parseIdentityHeaders(d)
 			if err != nil {
@@ -178,6 +184,38 @@ func oneArg(d *caddyfile.Dispenser) (string, error) {
 		return "", d.ArgErr()
 	}
 	return v, nil
+}
+
+func parseInvalidation(d *caddyfile.Dispenser) (*module.Invalidation, error) {
+	inv := new(module.Invalidation)
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	inv.URL = d.Val()
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch field := d.Val(); field {
+		case "password", "channel":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			if field == "password" {
+				inv.Password = v
+			} else {
+				inv.Channel = v
+			}
+		case "tls":
+			inv.TLS = true
+		case "tls_insecure_skip_verify":
+			inv.TLSInsecureSkipVerify = true
+		default:
+			return nil, d.Errf("better_auth: invalidation: unknown option %q (password, tls, tls_insecure_skip_verify, channel)", field)
+		}
+	}
+	return inv, nil
 }
 
 func parseIdentityHeaders(d *caddyfile.Dispenser) (*module.IdentityHeaders, error) {

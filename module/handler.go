@@ -23,6 +23,7 @@ import (
 	"github.com/seed5911dcdf/caddy-better-auth/betterauth"
 	"github.com/seed5911dcdf/caddy-better-auth/cache"
 	"github.com/seed5911dcdf/caddy-better-auth/inject"
+	"github.com/seed5911dcdf/caddy-better-auth/invalidation"
 )
 
 func init() {
@@ -87,6 +88,9 @@ type Handler struct {
 	// and what was injected (nothing secret). While it is on, the page's
 	// headers wait for the route's queries.
 	DebugHeader string `json:"debug_header,omitempty"`
+	// Invalidation shares this replica's invalidations with the others
+	// through Redis pub/sub, and applies theirs.
+	Invalidation *Invalidation `json:"invalidation,omitempty"`
 	// IdentityHeaders names request headers set for the upstream when the
 	// visitor is signed in; client-sent copies of those names (any case,
 	// - or _) are always deleted first.
@@ -97,6 +101,8 @@ type Handler struct {
 	client       *betterauth.Client
 	cache        *cache.Cache
 	poolKey      string
+	bus          *invalidation.Bus
+	busKey       string
 	staleTime    time.Duration
 	keep         time.Duration // how long entries live: stale time + stale_if_error
 	timeout      time.Duration
@@ -180,7 +186,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("better_auth cache: %v", err)
 	}
 	h.cache = c.(*cache.Cache)
-	return nil
+	return h.provisionBus()
 }
 
 // Validate checks the configuration without changing it; empty optional
@@ -220,17 +226,25 @@ func (h *Handler) Validate() error {
 	if strings.ContainsAny(h.CookiePrefix, " ;=,\t") {
 		return fmt.Errorf("better_auth: cookie_prefix %q is not a cookie name prefix", h.CookiePrefix)
 	}
+	if err := h.Invalidation.validate(); err != nil {
+		return err
+	}
 	_, err = compilePrefetch(h.Prefetch)
 	return err
 }
 
 // Cleanup releases this config's hold on the cache; the last one closes it.
 func (h *Handler) Cleanup() error {
-	if h.poolKey != "" {
-		_, err := caches.Delete(h.poolKey)
-		return err
+	var err error
+	if h.busKey != "" {
+		_, err = buses.Delete(h.busKey)
 	}
-	return nil
+	if h.poolKey != "" {
+		if _, cerr := caches.Delete(h.poolKey); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // ctxKey marks a request an outer better_auth handler already injects into.

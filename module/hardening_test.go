@@ -2,6 +2,7 @@ package module
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -270,5 +272,20 @@ func TestIsolationUnderLoad(t *testing.T) {
 	wg.Wait()
 	if n := failures.Load(); n != 0 || total.Load() != clients*perClient {
 		t.Fatalf("%d of %d requests failed", n, total.Load())
+	}
+}
+
+func TestRequestOriginBehindTLSTermination(t *testing.T) {
+	r := httptest.NewRequest("GET", "http://site.test/x", nil)
+	r.Header.Set("X-Forwarded-Proto", "https")
+	with := func(trusted bool) string {
+		ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: trusted})
+		return requestOrigin(r.WithContext(ctx))
+	}
+	if got := with(false); got != "http://site.test" {
+		t.Fatalf("untrusted X-Forwarded-Proto honoured: %s", got)
+	}
+	if got := with(true); got != "https://site.test" {
+		t.Fatalf("trusted proxy's X-Forwarded-Proto ignored: %s", got)
 	}
 }

@@ -35,8 +35,8 @@ const (
 	scopeAnswerUser
 )
 
-// invalidation is one row of the endpoint-to-invalidation table.
-type invalidation struct {
+// tableRow is one row of the endpoint-to-invalidation table.
+type tableRow struct {
 	method, endpoint string // endpoint under base_path; a trailing * matches a prefix
 	scope            scope
 	bodyField        string // with scopeBodyToken
@@ -52,7 +52,7 @@ type invalidation struct {
 //
 // A POST under base_path that no row names counts as a mutation of the
 // caller's user (scopeUser): unknown plugin endpoints fail safe.
-var Invalidations = []invalidation{
+var Invalidations = []tableRow{
 	{method: "POST", endpoint: "/get-session", scope: 0}, // a read
 	{method: "POST", endpoint: "/sign-out", scope: scopeCookieTokens | scopeUser},
 	{method: "POST", endpoint: "/sign-in/*", scope: scopeAnswerUser},
@@ -88,7 +88,7 @@ const defaultMutation = scopeUser
 
 // lookupInvalidation finds the row for a request; ok is false for a
 // request that changes nothing (GETs, reads).
-func lookupInvalidation(method, endpoint string) (invalidation, bool) {
+func lookupInvalidation(method, endpoint string) (tableRow, bool) {
 	for _, inv := range Invalidations {
 		if inv.method != method {
 			continue
@@ -98,9 +98,9 @@ func lookupInvalidation(method, endpoint string) (invalidation, bool) {
 		}
 	}
 	if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch || method == http.MethodDelete {
-		return invalidation{method: method, endpoint: endpoint, scope: defaultMutation}, true
+		return tableRow{method: method, endpoint: endpoint, scope: defaultMutation}, true
 	}
-	return invalidation{}, false
+	return tableRow{}, false
 }
 
 // maxObservedBody bounds what is read of a mutation's request body and
@@ -175,10 +175,7 @@ func (h *Handler) observe(w http.ResponseWriter, r *http.Request, next caddyhttp
 				tags = append(tags, userTag(v.User.ID))
 			}
 		}
-		h.cache.Invalidate(tags...)
-		if len(tags) > 0 {
-			metrics.invalidations.WithLabelValues("local").Inc()
-		}
+		h.invalidate(tags)
 		if c := h.logger.Check(zapcore.DebugLevel, "auth mutation invalidated cache entries"); c != nil {
 			c.Write(zap.String("endpoint", endpoint), zap.Int("tags", len(tags)))
 		}

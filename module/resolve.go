@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -161,10 +162,15 @@ func (h *Handler) visitor(r *http.Request, cred betterauth.Credential) betteraut
 }
 
 // requestOrigin is the origin the visitor's browser is on, which Better
-// Auth's origin check expects among its trusted origins.
+// Auth's origin check expects among its trusted origins. Behind TLS
+// termination, X-Forwarded-Proto counts only from a trusted proxy (Caddy's
+// trusted_proxies).
 func requestOrigin(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
+		scheme = "https"
+	} else if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted &&
+		strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
