@@ -241,12 +241,6 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, sess
 		p.names[i] = s.family.Name
 	}
 	credKey := cred.Key()
-	visitor := h.visitor(r, cred)
-	ctx := context.WithoutCancel(r.Context())
-	path := r.URL.Path
-
-	activeOrg := sess.ActiveOrganizationID
-	orgReady := make(chan struct{})
 	aoIndex := -1
 	for i, s := range specs {
 		if s.family.Name == "active_organization" {
@@ -254,24 +248,68 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, sess
 			break
 		}
 	}
-	if aoIndex < 0 {
-		close(orgReady)
+
+	// Answers already in the cache are taken here, the active organization
+	// first; only misses start goroutines (a warm page starts none).
+	activeOrg := sess.ActiveOrganizationID
+	aoPending := false
+	var misses []int
+	for _, i := range queryOrder(len(specs), aoIndex) {
+		s := specs[i]
+		if s.family.OrgScoped {
+			if aoPending {
+				misses = append(misses, i)
+				continue
+			}
+			params, ok, err := s.family.ScopeParams(s.params, activeOrg)
+			if err != nil || !ok {
+				p.status[i] = "detail=no-organization" // the client has no organization to ask about either
+				continue
+			}
+			specs[i].params = params
+			s = specs[i]
+		}
+		if q, data, ok := h.cachedQuery(credKey, sess, s); ok {
+			observeLookup(s.family, true, false)
+			p.results[i], p.ok[i] = q, true
+			p.status[i] = fmt.Sprintf("hit; age=%d", int(time.Since(time.UnixMilli(q.UpdatedAt)).Seconds()))
+			if i == aoIndex {
+				activeOrg = organizationID(data)
+			}
+			continue
+		}
+		if i == aoIndex {
+			aoPending = true
+		}
+		misses = append(misses, i)
+	}
+	if len(misses) == 0 {
+		close(p.done)
+		return p
 	}
 
+	visitor := h.visitor(r, cred)
+	ctx := context.WithoutCancel(r.Context())
+	path := r.URL.Path
+	orgReady := make(chan struct{})
+	if !aoPending {
+		close(orgReady)
+	}
 	var wg sync.WaitGroup
-	for i, s := range specs {
+	for _, i := range misses {
+		s := specs[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if i == aoIndex {
 				defer close(orgReady)
 			}
-			if s.family.OrgScoped {
+			if s.family.OrgScoped && aoPending {
 				<-orgReady
 				params, ok, err := s.family.ScopeParams(s.params, activeOrg)
 				if err != nil || !ok {
 					p.finish(i, "detail=no-organization")
-					return // the client has no organization to ask about either
+					return
 				}
 				s.params = params
 			}
@@ -287,21 +325,53 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, sess
 				p.finish(i, "fwd=miss; detail="+detail)
 				return
 			}
-			if hit {
-				p.finish(i, fmt.Sprintf("hit; age=%d", int(time.Since(time.UnixMilli(q.UpdatedAt)).Seconds())))
-			} else {
-				p.finish(i, "fwd=miss; stored")
-			}
 			if i == aoIndex {
 				activeOrg = organizationID(data)
 			}
 			p.mu.Lock()
 			p.results[i], p.ok[i] = q, true
+			p.status[i] = "fwd=miss; stored"
+			if hit {
+				p.status[i] = "hit; age=0"
+			}
 			p.mu.Unlock()
 		}()
 	}
 	go func() { wg.Wait(); close(p.done) }()
 	return p
+}
+
+// queryOrder visits the active organization first, then the rest in order.
+func queryOrder(n, first int) []int {
+	order := make([]int, 0, n)
+	if first >= 0 {
+		order = append(order, first)
+	}
+	for i := range n {
+		if i != first {
+			order = append(order, i)
+		}
+	}
+	return order
+}
+
+// queryKey is the cache key of a query; the user id is part of it, since
+// the hash the entry holds is the user's.
+func queryKey(credKey string, sess *betterauth.Session, s resolvedQuery) string {
+	return credKey + "\x00" + s.family.Name + "\x00" + sess.UserID + "\x00" + string(s.params)
+}
+
+// cachedQuery is a fresh cached answer of the query, if there is one.
+func (h *Handler) cachedQuery(credKey string, sess *betterauth.Session, s resolvedQuery) (inject.Query, []byte, bool) {
+	if h.staleTime <= 0 {
+		return inject.Query{}, nil, false
+	}
+	e, ok := h.cache.Get(queryKey(credKey, sess, s))
+	if !ok || e.Age(time.Now()) >= h.staleTime {
+		return inject.Query{}, nil, false
+	}
+	a := e.Value.(*answer)
+	return inject.Query{Hash: a.hash, Data: a.data, UpdatedAt: e.FetchedAt.UnixMilli()}, a.data, true
 }
 
 // organizationID reads the id of a get-full-organization answer ("" for null).
@@ -316,8 +386,7 @@ func organizationID(data []byte) string {
 }
 
 func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey string, sess *betterauth.Session, s resolvedQuery) (q inject.Query, data []byte, hit bool, err error) {
-	// The user id is part of the key: the hash it holds is the user's.
-	key := credKey + "\x00" + s.family.Name + "\x00" + sess.UserID + "\x00" + string(s.params)
+	key := queryKey(credKey, sess, s)
 	e, hit, err := h.cache.Fetch(ctx, key, h.staleTime, h.staleTime, h.timeout,
 		func(ctx context.Context) (*cache.Entry, error) {
 			hash, err := inject.HashKey(s.family.KeyJSON(sess.UserID, s.params))
