@@ -87,7 +87,7 @@ type Server struct {
 
 	cmd       *exec.Cmd
 	tmpDir    string
-	output    *syncBuffer
+	output    *SyncBuffer
 	exited    chan struct{}
 	waitErr   error
 	closeOnce sync.Once
@@ -195,8 +195,8 @@ func start(nodePath, dir string, opts Options) (*Server, error) {
 	cmd := exec.Command(nodePath, "server.mjs")
 	cmd.Dir = dir
 	cmd.Env = serverEnv(vars)
-	cmd.SysProcAttr = sysProcAttr()
-	output := &syncBuffer{}
+	cmd.SysProcAttr = SysProcAttr()
+	output := &SyncBuffer{}
 	cmd.Stderr = output
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -256,14 +256,14 @@ func start(nodePath, dir string, opts Options) (*Server, error) {
 		return s, nil
 	case <-s.exited:
 		out := output.String()
-		err := fmt.Errorf("Better Auth test server exited before it was ready (%v); its output:\n%s", s.waitErr, tail(out))
+		err := fmt.Errorf("Better Auth test server exited before it was ready (%v); its output:\n%s", s.waitErr, Tail(out))
 		if strings.Contains(out, "EADDRINUSE") {
 			return nil, &portInUseError{err}
 		}
 		return nil, err
 	case <-timer.C:
 		s.stop()
-		return nil, fmt.Errorf("Better Auth test server not ready after %s; its output:\n%s", ReadyTimeout, tail(output.String()))
+		return nil, fmt.Errorf("Better Auth test server not ready after %s; its output:\n%s", ReadyTimeout, Tail(output.String()))
 	}
 }
 
@@ -354,10 +354,10 @@ func EnsureInstalled(dir string) error {
 	cmd.Stderr = &out
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("npm ci in %s failed after %s (%v):\n%s", dir, time.Since(start).Round(time.Second), err, tail(out.String()))
+		return fmt.Errorf("npm ci in %s failed after %s (%v):\n%s", dir, time.Since(start).Round(time.Second), err, Tail(out.String()))
 	}
 	if !installed(dir) {
-		return fmt.Errorf("npm ci in %s succeeded but the install looks incomplete (were install scripts skipped? better-sqlite3 must be compiled):\n%s", dir, tail(out.String()))
+		return fmt.Errorf("npm ci in %s succeeded but the install looks incomplete (were install scripts skipped? better-sqlite3 must be compiled):\n%s", dir, Tail(out.String()))
 	}
 	return nil
 }
@@ -416,7 +416,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func tail(s string) string {
+// Tail is the end of a long process output, for error messages.
+func Tail(s string) string {
 	const max = 8 << 10
 	if len(s) > max {
 		return "...\n" + s[len(s)-max:]
@@ -424,13 +425,14 @@ func tail(s string) string {
 	return s
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use, capped at 1 MiB.
-type syncBuffer struct {
+// SyncBuffer collects a child process's output: a bytes.Buffer safe for
+// concurrent use, capped at 1 MiB.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.buf.Len() < 1<<20 {
@@ -439,10 +441,10 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
-var _ io.Writer = (*syncBuffer)(nil)
+var _ io.Writer = (*SyncBuffer)(nil)

@@ -4,8 +4,8 @@ package batest
 
 import "syscall"
 
-// sysProcAttr puts the server in its own process group (so Close can signal
+// SysProcAttr puts a child process (a test server) in its own process group (so Close can signal
 // the group) and has the kernel kill it if the test binary dies first.
-func sysProcAttr() *syscall.SysProcAttr {
+func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }

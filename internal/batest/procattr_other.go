@@ -4,8 +4,8 @@ package batest
 
 import "syscall"
 
-// sysProcAttr puts the server in its own process group, so Close can signal
+// SysProcAttr puts a child process (a test server) in its own process group, so Close can signal
 // the group.
-func sysProcAttr() *syscall.SysProcAttr {
+func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }

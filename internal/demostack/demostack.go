@@ -148,8 +148,8 @@ func Start(t testing.TB) *Stack {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("demostack: the sidecar's Caddyfile:\n%s", s.Caddyfile)
-			t.Logf("demostack: frontend output:\n%s", tail(fe.out.String()))
-			t.Logf("demostack: Better Auth output:\n%s", tail(s.BA.Output()))
+			t.Logf("demostack: frontend output:\n%s", batest.Tail(fe.out.String()))
+			t.Logf("demostack: Better Auth output:\n%s", batest.Tail(s.BA.Output()))
 		}
 	})
 	sidecar.Load(t, s.Caddyfile)
@@ -205,14 +205,14 @@ func (s *Stack) check() error {
 		return err
 	}
 	if status != http.StatusOK || !strings.Contains(body, "/app.js") {
-		return fmt.Errorf("GET /: status %d, want 200 with the demo's index.html:\n%s", status, tail(body))
+		return fmt.Errorf("GET /: status %d, want 200 with the demo's index.html:\n%s", status, batest.Tail(body))
 	}
 	status, body, err = get(batest.AuthPath + "/ok")
 	if err != nil {
 		return err
 	}
 	if status != http.StatusOK {
-		return fmt.Errorf("GET %s/ok: status %d, want 200 from Better Auth: %s", batest.AuthPath, status, tail(body))
+		return fmt.Errorf("GET %s/ok: status %d, want 200 from Better Auth: %s", batest.AuthPath, status, batest.Tail(body))
 	}
 	return nil
 }
@@ -412,7 +412,7 @@ func run(dir string, timeout time.Duration, name string, args ...string) error {
 	cmd.Stderr = &out
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %s in %s failed after %s (%v):\n%s", name, strings.Join(args, " "), dir, time.Since(start).Round(time.Second), err, tail(out.String()))
+		return fmt.Errorf("%s %s in %s failed after %s (%v):\n%s", name, strings.Join(args, " "), dir, time.Since(start).Round(time.Second), err, batest.Tail(out.String()))
 	}
 	return nil
 }
@@ -421,7 +421,7 @@ func run(dir string, timeout time.Duration, name string, args ...string) error {
 type frontend struct {
 	cmd       *exec.Cmd
 	url       string
-	out       *syncBuffer
+	out       *batest.SyncBuffer
 	exited    chan struct{}
 	waitErr   error
 	closeOnce sync.Once
@@ -438,8 +438,8 @@ func startFrontend(node, dir string) (*frontend, error) {
 		}
 	}
 	cmd.Env = append(cmd.Env, "HOST=127.0.0.1", "PORT=0")
-	cmd.SysProcAttr = sysProcAttr()
-	f := &frontend{cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.SysProcAttr = batest.SysProcAttr()
+	f := &frontend{cmd: cmd, out: &batest.SyncBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = f.out
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -487,10 +487,10 @@ func startFrontend(node, dir string) (*frontend, error) {
 		f.url = u
 		return f, nil
 	case <-f.exited:
-		return nil, fmt.Errorf("the demo frontend exited before it was ready (%v); its output:\n%s", f.waitErr, tail(f.out.String()))
+		return nil, fmt.Errorf("the demo frontend exited before it was ready (%v); its output:\n%s", f.waitErr, batest.Tail(f.out.String()))
 	case <-timer.C:
 		f.close()
-		return nil, fmt.Errorf("the demo frontend was not ready after %s; its output:\n%s", frontendReadyMax, tail(f.out.String()))
+		return nil, fmt.Errorf("the demo frontend was not ready after %s; its output:\n%s", frontendReadyMax, batest.Tail(f.out.String()))
 	}
 }
 
@@ -513,31 +513,3 @@ func (f *frontend) close() {
 	})
 }
 
-func tail(s string) string {
-	const max = 8 << 10
-	if len(s) > max {
-		return "...\n" + s[len(s)-max:]
-	}
-	return s
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, capped at 1 MiB.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() < 1<<20 {
-		b.buf.Write(p)
-	}
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
