@@ -512,4 +512,3 @@ func (f *frontend) close() {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	})
 }
-
