@@ -195,3 +195,48 @@ func TestInvalidationTableInReadme(t *testing.T) {
 }
 
 var _ = time.Second
+
+// Every row of the table, through the handler: the caller, the caller's
+// user on another device (tok3) and another user (tok2, whose organization
+// query is cached too) are refetched exactly as the row's scope says.
+func TestInvalidationEveryRow(t *testing.T) {
+	for _, row := range Invalidations {
+		endpoint := strings.ReplaceAll(row.endpoint, "*", "email")
+		t.Run(row.method+" "+endpoint, func(t *testing.T) {
+			f := newFakeAuth(t)
+			h := newHandler(t, f.URL, func(h *Handler) {
+				h.Prefetch = []Prefetch{{Paths: []string{"*"}, Queries: []QuerySpec{{Family: "list_organizations"}}}}
+			})
+			for _, tok := range []string{"tok1", "tok3", "tok2"} {
+				serve(h, pageReq("/settings/x", tok))
+			}
+			var mu sync.Mutex
+			var events []string
+			req := httptest.NewRequest(row.method, "http://site.test/api/auth"+endpoint, strings.NewReader(`{"token":"tok3","sessionToken":"tok3"}`))
+			req.Header.Set("Cookie", "better-auth.session_token=tok1")
+			if rec := serveWith(h, req, authUpstream(200, `{"user":{"id":"u1"}}`, "", &events, &mu)); rec.Code != 200 {
+				t.Fatal(rec.Code)
+			}
+			refetched := func(tok, ep string) bool {
+				n := f.count(ep)
+				serve(h, pageReq("/settings/x", tok))
+				return f.count(ep) > n
+			}
+			device := row.scope&(scopeUser|scopeAnswerUser|scopeBodyToken) != 0
+			if got := refetched("tok1", "/get-session"); got != (row.scope != 0) {
+				t.Errorf("caller refetched = %v", got)
+			}
+			if got := refetched("tok3", "/get-session"); got != device {
+				t.Errorf("other device refetched = %v, want %v", got, device)
+			}
+			sessions, orgs := f.count("/get-session"), f.count("/organization/list")
+			serve(h, pageReq("/settings/x", "tok2"))
+			if f.count("/get-session") != sessions {
+				t.Error("another user's session was dropped")
+			}
+			if got := f.count("/organization/list") > orgs; got != (row.scope&scopeOrganization != 0) {
+				t.Errorf("another user's organization query refetched = %v", got)
+			}
+		})
+	}
+}
