@@ -482,3 +482,57 @@ func TestRealBetterAuthTwoUsersAtOnce(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// Odd cookie sets (duplicated names, __Secure- and plain names with
+// different tokens, junk around them): the page carries what Better Auth
+// itself answers for the same Cookie header, and each set is its own entry.
+func TestRealBetterAuthCredentialVariants(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	tokens := map[string]string{}
+	for _, name := range []string{"first", "second"} {
+		c := s.browser()
+		mustSignUp(t, c, name+"@example.com", name)
+		tokens[name] = c.Cookie("better-auth.session_token")
+	}
+	a, b := tokens["first"], tokens["second"]
+	for _, cookie := range []string{
+		"better-auth.session_token=" + a + "; better-auth.session_token=" + b,
+		"better-auth.session_token=" + b + "; better-auth.session_token=" + a,
+		"__Secure-better-auth.session_token=" + a + "; better-auth.session_token=" + b,
+		"better-auth.session_token=" + b + "; __Secure-better-auth.session_token=" + a,
+		"theme=dark; better-auth.session_token=" + a + "; =junk; better-auth.session_data=garbage",
+		"better-auth.session_token=" + a + "x",
+	} {
+		req, _ := http.NewRequest("GET", s.url+"/settings/account", nil)
+		req.Header.Set("Cookie", cookie)
+		req.Header.Set("Accept", "text/html")
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		dreq, _ := http.NewRequest("GET", s.ba.URL+"/api/auth/get-session", nil)
+		dreq.Header.Set("Cookie", cookie)
+		dresp, err := http.DefaultClient.Do(dreq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct, _ := io.ReadAll(dresp.Body)
+		dresp.Body.Close()
+		if string(direct) == "null" {
+			if resp.StatusCode != 302 {
+				t.Errorf("%q: Better Auth says signed out, the sidecar answered %d", cookie, resp.StatusCode)
+			}
+			continue
+		}
+		if resp.StatusCode != 200 {
+			t.Errorf("%q: status %d, Better Auth knows %s", cookie, resp.StatusCode, direct)
+			continue
+		}
+		if got := stateOf(t, string(body))[sessionHash]; !sameIDs(t, got, direct) {
+			t.Errorf("%q: injected %s\nBetter Auth %s", cookie, got, direct)
+		}
+	}
+}
