@@ -26,14 +26,14 @@ func AppendState(dst []byte, qs []Query, dehydratedAt int64) []byte {
 		dst = append(dst, `{"queryKey":`...)
 		dst = appendHTMLSafe(dst, q.Hash)
 		dst = append(dst, `,"queryHash":`...)
-		dst = appendString(dst, stringUnits(q.Hash), true)
+		dst = appendHashString(dst, q.Hash)
 		dst = append(dst, `,"dehydratedAt":`...)
 		dst = strconv.AppendInt(dst, dehydratedAt, 10)
 		dst = append(dst, `,"state":{"data":`...)
 		if len(q.Data) == 0 {
 			dst = append(dst, "null"...)
 		} else {
-			dst = appendHTMLSafe(dst, string(q.Data))
+			dst = appendHTMLSafe(dst, q.Data)
 		}
 		dst = append(dst, `,"dataUpdateCount":1,"dataUpdatedAt":`...)
 		dst = strconv.AppendInt(dst, q.UpdatedAt, 10)
@@ -75,22 +75,61 @@ func ValidID(id string) bool {
 	return true
 }
 
-// appendHTMLSafe appends JSON text with <, >, &, U+2028 and U+2029 escaped.
-// In JSON text these can only stand inside strings, where the \u escapes
-// mean the same characters.
-func appendHTMLSafe(dst []byte, json string) []byte {
+// appendHTMLSafe appends JSON text with <, >, &, U+2028 and U+2029 escaped,
+// copying the runs between them whole (the text is usually safe already).
+func appendHTMLSafe[T string | []byte](dst []byte, json T) []byte {
+	start := 0
 	for i := 0; i < len(json); i++ {
-		switch c := json[i]; {
-		case c == '<' || c == '>' || c == '&':
-			dst = appendUnitEscape(dst, uint16(c))
-		case c == 0xE2 && i+2 < len(json) && json[i+1] == 0x80 && (json[i+2] == 0xA8 || json[i+2] == 0xA9):
+		c := json[i]
+		if c != '<' && c != '>' && c != '&' && c != 0xE2 {
+			continue
+		}
+		if c == 0xE2 && !(i+2 < len(json) && json[i+1] == 0x80 && (json[i+2] == 0xA8 || json[i+2] == 0xA9)) {
+			continue
+		}
+		dst = append(dst, json[start:i]...)
+		if c == 0xE2 {
 			dst = appendUnitEscape(dst, 0x2028+uint16(json[i+2]-0xA8))
 			i += 2
-		default:
-			dst = append(dst, c)
+		} else {
+			dst = appendUnitEscape(dst, uint16(c))
+		}
+		start = i + 1
+	}
+	return append(dst, json[start:]...)
+}
+
+// appendHashString appends the hash as an HTML-safe JSON string: printable
+// ASCII without quotes, backslashes or <>& (the usual hash) is copied in
+// one piece, anything else goes through the full encoder.
+func appendHashString(dst []byte, hash string) []byte {
+	for i := 0; i < len(hash); i++ {
+		if c := hash[i]; c < 0x20 || c >= 0x7f || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return appendString(dst, stringUnits(hash), true)
 		}
 	}
-	return dst
+	// Only '"' needs escaping now.
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(hash); i++ {
+		if hash[i] == '"' {
+			dst = append(dst, hash[start:i]...)
+			dst = append(dst, '\\', '"')
+			start = i + 1
+		}
+	}
+	dst = append(dst, hash[start:]...)
+	return append(dst, '"')
+}
+
+// StateSize estimates the bytes AppendScript writes for qs, to size its
+// buffer once.
+func StateSize(qs []Query) int {
+	n := 128
+	for _, q := range qs {
+		n += len(q.Data) + 2*len(q.Hash) + 320
+	}
+	return n
 }
 
 // stringUnits converts s to UTF-16, invalid UTF-8 becoming U+FFFD.

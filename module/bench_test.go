@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/seed5911dcdf/caddy-better-auth/betterauth"
 	"github.com/seed5911dcdf/caddy-better-auth/inject"
 )
 
@@ -55,7 +57,12 @@ func newBenchBackend(tb testing.TB) *httptest.Server {
 		w.Header().Set("Content-Type", "application/json")
 		switch strings.TrimPrefix(r.URL.Path, "/api/auth") {
 		case "/get-session":
-			io.WriteString(w, `{"session":{"expiresAt":"2030-01-01T00:00:00.000Z","token":"tok1","createdAt":"2025-12-01T10:00:00.000Z","updatedAt":"2025-12-01T10:00:00.000Z","ipAddress":"127.0.0.1","userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36","userId":"Zk9k3q1Tq0bH6VQp3pYcM","activeOrganizationId":null,"id":"ses_8s7d6f5g4h3j2k1l"},"user":{"name":"Ada Lovelace","email":"ada@example.com","emailVerified":true,"image":null,"createdAt":"2025-12-01T10:00:00.000Z","updatedAt":"2025-12-01T10:00:00.000Z","id":"Zk9k3q1Tq0bH6VQp3pYcM"}}`)
+			// The token names the user: distinct cookies, distinct users.
+			token := "tok1"
+			if c, err := r.Cookie("better-auth.session_token"); err == nil {
+				token, _, _ = strings.Cut(c.Value, ".")
+			}
+			fmt.Fprintf(w, `{"session":{"expiresAt":"2030-01-01T00:00:00.000Z","token":%[1]q,"createdAt":"2025-12-01T10:00:00.000Z","updatedAt":"2025-12-01T10:00:00.000Z","ipAddress":"127.0.0.1","userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36","userId":"Zk9k3q1Tq0bH6V%[1]s","activeOrganizationId":null,"id":"ses_8s7d6f5g4h%[1]s"},"user":{"name":"Ada Lovelace","email":"ada@example.com","emailVerified":true,"image":null,"createdAt":"2025-12-01T10:00:00.000Z","updatedAt":"2025-12-01T10:00:00.000Z","id":"Zk9k3q1Tq0bH6V%[1]s"}}`, token)
 		case "/list-accounts":
 			io.WriteString(w, `[{"id":"acc_1","providerId":"credential","createdAt":"2025-12-01T10:00:00.000Z","updatedAt":"2025-12-01T10:00:00.000Z","accountId":"Zk9k3q1Tq0bH6VQp3pYcM","userId":"Zk9k3q1Tq0bH6VQp3pYcM","scopes":[]}]`)
 		case "/list-sessions":
@@ -299,4 +306,68 @@ func BenchmarkCopy10MiB(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkSessionEntryMemory fills a cache of cache_size 2 MiB with far
+// more distinct signed-in visitors than fit (one real get-session call
+// each, through resolveSession) and reports the Go heap the entries hold:
+// per entry, and against cache_size ("heap/cache_size", which should be at
+// most 1: cache_size is meant to bound it). The loop then times a hit.
+func BenchmarkSessionEntryMemory(b *testing.B) {
+	const n, size = 8000, 2 << 20
+	backend := newBenchBackend(b)
+	h := newBenchHandler(b, backend.URL, nil)
+	h.Cleanup()
+	h.CacheSize = size + int64(len(b.Name()))
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	b.Cleanup(cancel)
+	if err := h.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Cleanup() })
+	cookies := make([]string, n)
+	for i := range cookies {
+		cookies[i] = fmt.Sprintf("better-auth.session_token=t%07d.c2lnbmF0dXJlc2lnbmF0dXJl", i)
+	}
+	request := func(cookie string) *http.Request {
+		r := browserRequest()
+		r.Header.Set("Cookie", cookie)
+		return benchRequest(r)
+	}
+	resolve := func(cookie string) {
+		r := request(cookie)
+		res, err := h.resolveSession(r, betterauth.ReadCredential(r.Header, h.CookiePrefix, false))
+		if err != nil || res.session() == nil {
+			b.Fatal("no session", err)
+		}
+	}
+	resolve(cookies[0]) // the client, its pool, the first entry
+	h.cache.Wait()
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	for _, c := range cookies[1:] {
+		resolve(c)
+	}
+	h.cache.Wait()
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	var hits []string
+	for _, c := range cookies {
+		if _, ok := h.cache.Get(betterauth.ReadCredential(request(c).Header, h.CookiePrefix, false).Key()); ok {
+			hits = append(hits, c)
+		}
+	}
+	if kept := len(hits); kept == 0 || kept == n {
+		b.Fatalf("%d of %d entries kept: the cache should be full", kept, n)
+	}
+	heap := float64(int64(m1.HeapAlloc) - int64(m0.HeapAlloc))
+	i := 0
+	for b.Loop() { // b.Loop starts the timer afresh
+		resolve(hits[i%len(hits)])
+		i++
+	}
+	b.ReportMetric(float64(len(hits)), "entries")
+	b.ReportMetric(heap/float64(len(hits)), "heap-B/entry")
+	b.ReportMetric(heap/size, "heap/cache_size")
 }

@@ -349,7 +349,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // decided records a guard decision: metrics, a debug log line, and the
 // debug header when the response is decided here.
 func (h *Handler) decided(w http.ResponseWriter, r *http.Request, dbg *debugInfo, outcome string) {
-	metrics.guard.WithLabelValues(outcome).Inc()
+	guardCounters[outcome].Inc()
 	if dbg != nil {
 		dbg.guard = outcome
 		if r != nil { // the sidecar answers this request itself
@@ -369,7 +369,7 @@ func (h *Handler) stateScript(res sessionResult, queries *pending, deadline time
 	qs := make([]inject.Query, 1, 1+queries.len())
 	qs[0] = res.query()
 	qs = queries.collect(qs, deadline)
-	return inject.AppendScript(nil, h.StateID, qs, time.Now().UnixMilli())
+	return inject.AppendScript(make([]byte, 0, inject.StateSize(qs)+len(h.StateID)), h.StateID, qs, time.Now().UnixMilli())
 }
 
 func (h *Handler) underBasePath(r *http.Request) bool {

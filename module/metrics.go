@@ -100,12 +100,35 @@ func observeCall(f *betterauth.Family, start time.Time, err error) {
 	metrics.backendCalls.WithLabelValues(f.Name, outcome).Inc()
 }
 
-func observeLookup(f *betterauth.Family, hit, stale bool) {
-	result := "miss"
-	if stale {
-		result = "stale"
-	} else if hit {
-		result = "hit"
+// lookupCounters are the cache lookup counters per family, resolved once:
+// the hot path does no label hashing.
+var lookupCounters = func() map[*betterauth.Family]*[3]prometheus.Counter {
+	m := map[*betterauth.Family]*[3]prometheus.Counter{}
+	for _, f := range betterauth.Families {
+		m[f] = &[3]prometheus.Counter{
+			metrics.cacheLookups.WithLabelValues(f.Name, "miss"),
+			metrics.cacheLookups.WithLabelValues(f.Name, "hit"),
+			metrics.cacheLookups.WithLabelValues(f.Name, "stale"),
+		}
 	}
-	metrics.cacheLookups.WithLabelValues(f.Name, result).Inc()
+	return m
+}()
+
+func observeLookup(f *betterauth.Family, hit, stale bool) {
+	i := 0
+	if stale {
+		i = 2
+	} else if hit {
+		i = 1
+	}
+	lookupCounters[f][i].Inc()
 }
+
+// guardCounters are the guard outcome counters, resolved once.
+var guardCounters = func() map[string]prometheus.Counter {
+	m := map[string]prometheus.Counter{}
+	for _, o := range []string{"allowed", "redirected", "unauthorized", "unavailable", "guest_redirect", "public"} {
+		m[o] = metrics.guard.WithLabelValues(o)
+	}
+	return m
+}()

@@ -272,7 +272,9 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, sess
 		if q, data, ok := h.cachedQuery(credKey, sess, s); ok {
 			observeLookup(s.family, true, false)
 			p.results[i], p.ok[i] = q, true
-			p.status[i] = fmt.Sprintf("hit; age=%d", int(time.Since(time.UnixMilli(q.UpdatedAt)).Seconds()))
+			if h.DebugHeader != "" {
+				p.status[i] = fmt.Sprintf("hit; age=%d", int(time.Since(time.UnixMilli(q.UpdatedAt)).Seconds()))
+			}
 			if i == aoIndex {
 				activeOrg = organizationID(data)
 			}
