@@ -194,6 +194,11 @@ func (p *pending) finish(i int, status string) {
 
 // wait blocks until every query is resolved or the deadline passed.
 func (p *pending) wait(deadline time.Time) {
+	select {
+	case <-p.done: // the usual case on a warm page: no timer
+		return
+	default:
+	}
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
