@@ -199,3 +199,39 @@ func (f caddyHandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) erro
 	f(w, r)
 	return nil
 }
+
+// A cold cache, 64 concurrent page loads for one credential: exactly one
+// backend call for the session and for each family.
+func TestColdConcurrentOneCallPerFamily(t *testing.T) {
+	f := newFakeAuth(t)
+	f.delay = 100 * time.Millisecond
+	families := []string{"list_accounts", "list_sessions", "list_device_sessions", "list_passkeys", "list_api_keys"}
+	h := newHandler(t, f.URL, func(h *Handler) {
+		var qs []QuerySpec
+		for _, name := range families {
+			qs = append(qs, QuerySpec{Family: name})
+		}
+		h.Prefetch = []Prefetch{{Paths: []string{"*"}, Queries: qs}}
+	})
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := serve(h, pageReq("/settings/x", "tok1"))
+			if rec.Code != 200 || strings.Count(rec.Body.String(), `"queryHash"`) != 6 {
+				bad.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d pages without all six queries", bad.Load())
+	}
+	for _, ep := range []string{"/get-session", "/list-accounts", "/list-sessions", "/multi-session/list-device-sessions", "/passkey/list-user-passkeys", "/api-key/list"} {
+		if n := f.count(ep); n != 1 {
+			t.Errorf("%s: %d backend calls for 64 concurrent cold requests, want 1", ep, n)
+		}
+	}
+}
