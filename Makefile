@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 5s
-FUZZ_TARGETS := ./inject:FuzzInjector ./module:FuzzRedirect ./betterauth:FuzzReadCredential ./caddyfile:FuzzCaddyfile
+FUZZ_TARGETS := ./inject:FuzzInjector ./inject:FuzzQuickInsertionPoint ./module:FuzzRedirect ./betterauth:FuzzReadCredential ./caddyfile:FuzzCaddyfile
 
 .PHONY: test setup lint unit fuzz-brief fuzz demo build bench docker-check clean
 
@@ -29,6 +29,12 @@ fuzz:
 
 build:
 	$(GO) build -o bin/caddy ./cmd/caddy
+
+# The load figures side by side on this machine (wrk, the real Better Auth,
+# one Caddy), the memory and latency checks, then the Go benchmarks;
+# BENCHMARKS.md says what each shows. About 3 minutes; loopback only.
+bench:
+	GO=$(GO) ./bench/run.sh
 
 demo:
 	./examples/demo/run.sh

@@ -4,20 +4,20 @@
 # every process started here is stopped on exit (trap). BENCHMARKS.md says
 # what each figure means.
 #
-# Knobs (environment): DURATION (s per measured wrk run, default 6) x ROUNDS
-# (default 2, the variants in alternating order: ABCDE EDCBA), WARMUP (s, 2),
-# CONNS (8), THREADS (2), USERS (100000), USERS_CACHE (4MiB), GO_BENCH (1:
+# Knobs (environment): DURATION (s per measured wrk run, default 4) x ROUNDS
+# (default 4, the variants in alternating order: ABCDE EDCBA ...), WARMUP (s, 2),
+# CONNS (8), THREADS (2), USERS (100000), USERS_CACHE (16MiB), GO_BENCH (1:
 # also run the Go benchmarks at the end; 0: skip them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-6}
-ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-4}
+ROUNDS=${ROUNDS:-4}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-8}
 THREADS=${THREADS:-2}
 USERS=${USERS:-100000}
-USERS_CACHE=${USERS_CACHE:-4MiB}
+USERS_CACHE=${USERS_CACHE:-16MiB}
 GO_BENCH=${GO_BENCH:-1}
 GO=${GO:-go}
 
@@ -222,18 +222,24 @@ wrk_run() { # NAME SECONDS OUT
 		die "wrk ${URL[$1]}"
 }
 field() { sed -n "s/.*\b$2=\([0-9.]*\).*/\1/p" "$1"; }
+# cpu_ticks PID: user+system CPU of a process so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
 
 say "wrk: warm-up ${WARMUP}s each, then ${ROUNDS} x ${DURATION}s each, alternating order ($THREADS threads, $CONNS connections, cookie, Accept: text/html)"
 for n in "${NAMES[@]}"; do wrk_run "$n" "$WARMUP" "$WORK/warm-$n.txt"; done
-declare -A REQ=() DUR=() P50=() P99=() GS=() LISTS=() BAD=() ROUNDRPS=()
-for n in "${NAMES[@]}"; do REQ[$n]=0 DUR[$n]=0 P50[$n]=0 P99[$n]=0 GS[$n]=0 LISTS[$n]=0 BAD[$n]=0 ROUNDRPS[$n]=""; done
+declare -A REQ=() DUR=() P50=() P99=() GS=() LISTS=() BAD=() ROUNDRPS=() CPU=()
+for n in "${NAMES[@]}"; do REQ[$n]=0 DUR[$n]=0 P50[$n]=0 P99[$n]=0 GS[$n]=0 LISTS[$n]=0 BAD[$n]=0 ROUNDRPS[$n]="" CPU[$n]=0; done
 for ((r = 0; r < ROUNDS; r++)); do
 	order=("${NAMES[@]}")
 	if ((r % 2 == 1)); then order=(); for ((i = ${#NAMES[@]} - 1; i >= 0; i--)); do order+=("${NAMES[$i]}"); done; fi
 	for n in "${order[@]}"; do
 		curl -fsS "http://127.0.0.1:$P_CP/__bench/counts" >"$WORK/c0.json"
+		t0=$(cpu_ticks "$MAIN_PID")
 		wrk_run "$n" "$DURATION" "$WORK/run.txt"
+		t1=$(cpu_ticks "$MAIN_PID")
 		curl -fsS "http://127.0.0.1:$P_CP/__bench/counts" >"$WORK/c1.json"
+		CPU[$n]=$((CPU[$n] + t1 - t0))
 		read -r gs lists _ < <($BT calls "$WORK/c0.json" "$WORK/c1.json")
 		f="$WORK/run.txt"
 		REQ[$n]=$((REQ[$n] + $(field "$f" requests)))
@@ -253,16 +259,17 @@ ratio() { awk -v a="$(rps "$1")" -v b="$(rps "$2")" 'BEGIN{printf "%.2f", a/b}';
 
 TABLE="$WORK/table.txt"
 {
-	printf '| variant | req/s | p50 ms | p99 ms | vs plain | rounds req/s | Better Auth calls: get-session / list-* | non-2xx/3xx + socket errors |\n'
-	printf '|---|---:|---:|---:|---:|---|---|---:|\n'
+	printf '| variant | req/s | p50 ms | p99 ms | vs plain | rounds req/s | caddy CPU µs/req | Better Auth calls: get-session / list-* | non-2xx/3xx + socket errors |\n'
+	printf '|---|---:|---:|---:|---:|---|---:|---|---:|\n'
 	for n in "${NAMES[@]}"; do
 		case $n in
 		fa_gs | fa_ls) calls="one per request (${REQ[$n]}), by construction" ;;
 		*) calls="${GS[$n]} / ${LISTS[$n]}" ;;
 		esac
-		printf '| %s | %s | %.2f | %.2f | %s | %s | %s | %s |\n' "${LABEL[$n]}" "$(rps "$n")" \
+		printf '| %s | %s | %.2f | %.2f | %s | %s | %.0f | %s | %s |\n' "${LABEL[$n]}" "$(rps "$n")" \
 			"$(awk -v s="${P50[$n]}" -v r="$ROUNDS" 'BEGIN{print s/r/1000}')" \
-			"$(awk -v s="${P99[$n]}" 'BEGIN{print s/1000}')" "$(ratio "$n" plain)" "${ROUNDRPS[$n]% }" "$calls" "${BAD[$n]}"
+			"$(awk -v s="${P99[$n]}" 'BEGIN{print s/1000}')" "$(ratio "$n" plain)" "${ROUNDRPS[$n]% }" \
+			"$(awk -v t="${CPU[$n]}" -v k="$TCK" -v q="${REQ[$n]}" 'BEGIN{print t/k*1e6/q}')" "$calls" "${BAD[$n]}"
 	done
 } >"$TABLE"
 pass() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a >= b) print "PASS"; else print "FAIL" }'; }

@@ -49,9 +49,22 @@ type Stats struct {
 // cost a spurious miss, never a stale hit.
 const slots = 1 << 16
 
-// entryOverhead approximates the bytes ristretto and the Entry use beyond
-// the value itself.
-const entryOverhead = 256
+// entryOverhead approximates the bytes an entry costs beyond its value
+// (Cost) and its key and tags (charged by their length): the Entry, the
+// value's own struct, the Tags slice and ristretto's bookkeeping (store
+// item, map slots, expiry bucket, policy counters). Calibrated with
+// module's BenchmarkSessionEntryMemory (heap/cache_size about 1), so that
+// cache_size bounds the heap the entries hold.
+const entryOverhead = 512
+
+// charge is what an entry costs against the cache's budget.
+func charge(key string, e *Entry) int64 {
+	n := e.Cost + int64(len(key)) + entryOverhead
+	for _, t := range e.Tags {
+		n += int64(len(t)) + 16 // the bytes and the string header
+	}
+	return n
+}
 
 // Cache is safe for concurrent use.
 type Cache struct {
@@ -177,7 +190,7 @@ func (c *Cache) Fetch(ctx context.Context, key string, fresh, keep, timeout time
 			}
 			e.start = start
 			if keep > 0 && c.alive(e) {
-				c.rc.SetWithTTL(key, e, e.Cost+int64(len(key))+entryOverhead, keep)
+				c.rc.SetWithTTL(key, e, charge(key, e), keep)
 				c.rc.Wait()
 			}
 			return e, nil

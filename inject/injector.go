@@ -3,6 +3,7 @@ package inject
 import (
 	"bytes"
 	"io"
+	"sync"
 
 	"golang.org/x/net/html"
 )
@@ -129,7 +130,11 @@ func (in *Injector) feed(b []byte) bool {
 		// on the caller's stack, and start the coroutine only if they do not
 		// (it then reads those bytes again, once).
 		first := b[:min(len(b), syncLimit)]
-		if at := insertionPoint(html.NewTokenizer(bytes.NewReader(first)), nil); at >= 0 {
+		at, sure := quickInsertionPoint(first)
+		if !sure {
+			at = insertionPoint(html.NewTokenizer(bytes.NewReader(first)), nil)
+		}
+		if at >= 0 {
 			in.fed, in.found, in.at = len(b), true, at
 			return true
 		}
@@ -293,6 +298,26 @@ func (in *Injector) finish(chunk []byte) error {
 		parts = [4][]byte{held, chunk[:k], block, chunk[k:]}
 	}
 	in.n = end
+	if in.injected {
+		// One write, not four: the writers below (net/http's buffers) may
+		// turn each into a write to the socket of its own.
+		total := 0
+		for _, b := range parts {
+			total += len(b)
+		}
+		if total <= joinLimit {
+			buf := joinPool.Get().(*[]byte)
+			joined := (*buf)[:0]
+			for _, b := range parts {
+				joined = append(joined, b...)
+			}
+			_, err := in.dst.Write(joined)
+			*buf = joined[:0]
+			joinPool.Put(buf)
+			in.err = err
+			return err
+		}
+	}
 	for _, b := range parts {
 		if len(b) == 0 {
 			continue
@@ -304,3 +329,129 @@ func (in *Injector) finish(chunk []byte) error {
 	}
 	return nil
 }
+
+// joinLimit bounds what finish joins into one write (the held prefix, a
+// 32 KiB chunk of a proxied body and the block fit).
+const joinLimit = 128 << 10
+
+var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// quickInsertionPoint finds the insertion point of the usual page prologue
+// without a tokenizer (which costs a 4 KiB buffer and a map per page):
+// whitespace, comments, a doctype and an <html> start tag, then <head> or
+// another start tag, tags of the plain form scanTag reads. It reports sure
+// only when the tokenizer would find the same offset in b (checked by
+// FuzzQuickInsertionPoint); anything else it leaves to the tokenizer.
+func quickInsertionPoint(b []byte) (at int, sure bool) {
+	i := 0
+	for {
+		for i < len(b) && isSpace(b[i]) {
+			i++
+		}
+		if i+1 >= len(b) || b[i] != '<' {
+			return 0, false
+		}
+		rest := b[i+1:]
+		switch c := rest[0]; {
+		case c == '!' && len(rest) >= 3 && rest[1] == '-' && rest[2] == '-':
+			// <!--: ends at the first "-->", unless it starts with > or ->
+			// (<!--> and <!--->) or holds a "--!" (--!> ends it too).
+			body := rest[3:]
+			end := bytes.Index(body, []byte("-->"))
+			if end < 0 || body[0] == '>' || (body[0] == '-' && len(body) > 1 && body[1] == '>') ||
+				bytes.Contains(body[:end+2], []byte("--!")) {
+				return 0, false
+			}
+			i += 1 + 3 + end + 3
+		case c == '!':
+			// A doctype or a bogus comment: up to the first '>'.
+			end := bytes.IndexByte(rest, '>')
+			if end < 0 {
+				return 0, false
+			}
+			i += 1 + end + 1
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+			n, end := scanTag(rest)
+			if end < 0 {
+				return 0, false
+			}
+			switch name := rest[:n]; {
+			case len(name) == 4 && name[0]|0x20 == 'h' && name[1]|0x20 == 't' && name[2]|0x20 == 'm' && name[3]|0x20 == 'l':
+				i += 1 + end + 1
+			case len(name) == 4 && name[0]|0x20 == 'h' && name[1]|0x20 == 'e' && name[2]|0x20 == 'a' && name[3]|0x20 == 'd':
+				return i + 1 + end + 1, true
+			default:
+				return i, true
+			}
+		default:
+			return 0, false
+		}
+	}
+}
+
+// scanTag reads a start tag from its name on (b follows the '<'): it
+// returns the length of the name and the offset of the '>' that ends the
+// tag, or -1 when the tag is not complete in b or not of the plain form
+// quickInsertionPoint is sure about: a name of letters and digits, then
+// attributes name[=value], names of [A-Za-z0-9_:.-], values quoted or of
+// those characters and '/', then '>' or "/>".
+func scanTag(b []byte) (name, end int) {
+	i := 0
+	for i < len(b) && isTagChar(b[i]) {
+		i++
+	}
+	name = i
+	for {
+		j := i
+		for i < len(b) && isSpace(b[i]) {
+			i++
+		}
+		if i == len(b) {
+			return name, -1
+		}
+		switch {
+		case b[i] == '>':
+			return name, i
+		case b[i] == '/' && i+1 < len(b) && b[i+1] == '>':
+			return name, i + 1
+		case i == j || !isAttrChar(b[i]): // attributes are apart from the name and one another
+			return name, -1
+		}
+		for i < len(b) && isAttrChar(b[i]) {
+			i++
+		}
+		k := i
+		for k < len(b) && isSpace(b[k]) {
+			k++
+		}
+		if k == len(b) || b[k] != '=' {
+			continue // no value
+		}
+		for k++; k < len(b) && isSpace(b[k]); k++ {
+		}
+		if k == len(b) {
+			return name, -1
+		}
+		switch q := b[k]; {
+		case q == '"' || q == '\'':
+			e := bytes.IndexByte(b[k+1:], q)
+			if e < 0 {
+				return name, -1
+			}
+			i = k + 1 + e + 1
+		case isAttrChar(q) || q == '/':
+			for i = k; i < len(b) && (isAttrChar(b[i]) || b[i] == '/'); i++ {
+			}
+		default:
+			return name, -1
+		}
+	}
+}
+
+func isTagChar(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' }
+
+func isAttrChar(c byte) bool {
+	return isTagChar(c) || c == '-' || c == '_' || c == ':' || c == '.'
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' }

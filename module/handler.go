@@ -312,7 +312,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	var queries *pending
 	if sess != nil {
-		queries = h.startQueries(r, cred, sess)
+		queries = h.startQueries(r, cred, res.key, sess)
 	}
 	deadline := time.Now().Add(h.timeout)
 	block := func() []byte { return h.stateScript(res, queries, deadline) }

@@ -33,6 +33,7 @@ type sessionResult struct {
 	hit        bool
 	stale      bool // served by stale_if_error
 	setCookies []string
+	key        string // the credential's cache key (a SHA-256), for the queries
 }
 
 func (s sessionResult) session() *betterauth.Session {
@@ -115,7 +116,7 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (s
 			}
 			return &cache.Entry{
 				Value:     &answer{data: data, session: sess, setCookies: ans.SetCookies},
-				Cost:      int64(len(data)),
+				Cost:      int64(len(data)) + sessionCost(sess),
 				FetchedAt: ans.FetchedAt,
 				Tags:      tags,
 			}, nil
@@ -125,7 +126,7 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (s
 		if old, ok := h.cache.Get(key); ok && old.Age(time.Now()) < h.keep {
 			h.logBackendError(r.URL.Path, betterauth.SessionFamily, err)
 			observeLookup(betterauth.SessionFamily, true, true)
-			return sessionResult{entry: old, hit: true, stale: true}, nil
+			return sessionResult{entry: old, hit: true, stale: true, key: key}, nil
 		}
 	}
 	observeLookup(betterauth.SessionFamily, hit, false)
@@ -137,11 +138,20 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (s
 		}
 		return sessionResult{}, err
 	}
-	res := sessionResult{entry: e, hit: hit}
+	res := sessionResult{entry: e, hit: hit, key: key}
 	if !hit {
 		res.setCookies = e.Value.(*answer).setCookies
 	}
 	return res, nil
+}
+
+// sessionCost is what a parsed session holds beyond the answer's JSON: its
+// struct and its strings.
+func sessionCost(s *betterauth.Session) int64 {
+	if s == nil {
+		return 0
+	}
+	return int64(96 + len(s.UserID) + len(s.Email) + len(s.Name) + len(s.SessionID) + len(s.Token) + len(s.ActiveOrganizationID))
 }
 
 // cookieError keeps the Set-Cookie headers of a failed call.
@@ -235,7 +245,7 @@ func (p *pending) collect(qs []inject.Query, deadline time.Time) []inject.Query 
 // client scopes to the active organization wait for it: the route's
 // active_organization answer when it has one (the client hook reads the
 // same), else the session's activeOrganizationId.
-func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, sess *betterauth.Session) *pending {
+func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, credKey string, sess *betterauth.Session) *pending {
 	specs := h.matchPrefetch(r)
 	if len(specs) == 0 {
 		return nil
@@ -245,7 +255,6 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, sess
 	for i, s := range specs {
 		p.names[i] = s.family.Name
 	}
-	credKey := cred.Key()
 	aoIndex := -1
 	for i, s := range specs {
 		if s.family.Name == "active_organization" {

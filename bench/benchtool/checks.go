@@ -400,13 +400,13 @@ func mem10(args []string) error {
 		rest, err := io.Copy(io.Discard, resp.Body)
 		return int64(n) + rest, stateQueries(head[:n]) >= 1, err
 	}
-	phase := func(url string, injected bool) (pages int64, mbps float64, peak int64, err error) {
-		ctx, cancel := context.WithTimeout(context.Background(), *dur+30*time.Second)
+	phase := func(url string, injected bool, d time.Duration) (pages int64, mbps float64, peak int64, err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 		defer cancel()
 		s := startSampler(*pid)
 		var bytesRead, n atomic.Int64
 		var firstErr atomic.Value
-		deadline := time.Now().Add(*dur)
+		deadline := time.Now().Add(d)
 		t0 := time.Now()
 		var wg sync.WaitGroup
 		for range *conc {
@@ -436,35 +436,34 @@ func mem10(args []string) error {
 		return n.Load(), float64(bytesRead.Load()) / (1 << 20) / el.Seconds(), peak, nil
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	for range 2 {
-		if _, _, err := fetch(ctx, *plain); err != nil {
-			cancel()
-			return err
-		}
-		if _, _, err := fetch(ctx, *sidecar); err != nil {
-			cancel()
+	// Warm-up: both paths at full load for a while, so that buffer pools
+	// and the GC's heap goal have grown to their working size.
+	warm := *dur / 3
+	for _, u := range []struct {
+		url string
+		inj bool
+	}{{*plain, false}, {*sidecar, true}} {
+		if _, _, _, err := phase(u.url, u.inj, warm); err != nil {
 			return err
 		}
 	}
-	cancel()
-	time.Sleep(time.Second)
+	time.Sleep(500 * time.Millisecond)
 	base, err := rss(*pid)
 	if err != nil {
 		return err
 	}
-	pp, pmb, ppeak, err := phase(*plain, false)
+	pp, pmb, ppeak, err := phase(*plain, false, *dur)
 	if err != nil {
 		return err
 	}
-	sp, smb, speak, err := phase(*sidecar, true)
+	sp, smb, speak, err := phase(*sidecar, true, *dur)
 	if err != nil {
 		return err
 	}
 	end, _ := rss(*pid)
 	growth := speak - base
 	ok := growth < 10<<20
-	fmt.Printf("10 MiB pages, %d concurrent streams, %v each; caddy RSS after warm-up %s\n", *conc, *dur, mib(base))
+	fmt.Printf("10 MiB pages, %d concurrent streams, %v each (after %v of each as warm-up); caddy RSS after warm-up %s\n", *conc, *dur, warm, mib(base))
 	fmt.Printf("  plain reverse_proxy: %d pages, %.0f MiB/s, peak RSS %s (%+.1f MiB)\n", pp, pmb, mib(ppeak), float64(ppeak-base)/(1<<20))
 	fmt.Printf("  better_auth (injected): %d pages, %.0f MiB/s, peak RSS %s (%+.1f MiB); RSS at the end %s\n", sp, smb, mib(speak), float64(growth)/(1<<20), mib(end))
 	fmt.Printf("RESULT mem10 %s: RSS peak %+.1f MiB over warm-up while streaming %d x 10 MiB at a time (target: flat; pass if < 10 MiB, one page; buffering would add >= %d MiB); throughput %.2f of plain\n",
@@ -552,14 +551,14 @@ func users(args []string) error {
 	calls := delta(before, after)["/api/auth/get-session"]
 	slices.SortFunc(marks, func(a, b mark) int { return a.users - b.users })
 	var line []string
-	var at1k, at25, atEnd int64
+	var at1k, atHalf, atEnd int64
 	for _, m := range marks {
 		line = append(line, fmt.Sprintf("%dk:%s", m.users/1000, mib(m.rss)))
 		if m.users == 1000 {
 			at1k = m.rss
 		}
-		if m.users <= *n/4 {
-			at25 = m.rss
+		if m.users <= *n/2 {
+			atHalf = m.rss
 		}
 		atEnd = m.rss
 	}
@@ -567,9 +566,16 @@ func users(args []string) error {
 	fmt.Printf("%d distinct users (%d concurrent) in %v (%.0f req/s), cache_size %s, get-session calls %d, failures %d %v\n",
 		done, *conc, el.Round(100*time.Millisecond), float64(done)/el.Seconds(), mib(*cacheSize), calls, failed.Load(), firstErr.Load())
 	fmt.Printf("  RSS: start %s, by users %s; peak %s; after %s\n", mib(base), strings.Join(line, " "), mib(peak), mib(end))
-	bound := at1k + *cacheSize + 16<<20
-	ok := ctx.Err() == nil && failed.Load() == 0 && done == *n && peak <= bound && atEnd-at25 < *cacheSize/2
-	fmt.Printf("RESULT users %s: peak RSS %s <= %s (RSS at 1k users %s + cache_size %s + 16 MiB) and flat once full (%+.1f MiB from %dk to %dk users)\n",
-		verdict(ok), mib(peak), mib(bound), mib(at1k), mib(*cacheSize), float64(atEnd-at25)/(1<<20), *n/4000, *n/1000)
+	// Go's collector lets the heap reach twice the live data (GOGC=100), so
+	// cache_size bytes of entries may take up to 2 x cache_size; the fixed
+	// overhead is what the process holds at 1k users (cache far from full)
+	// plus 8 MiB of slack.
+	bound := at1k + 2**cacheSize + 8<<20
+	// Flat: the second half of the users (tens of MiB of entries if kept)
+	// adds less than half the cache's size (the collector's sawtooth).
+	flat := atEnd-atHalf < *cacheSize/2
+	ok := ctx.Err() == nil && failed.Load() == 0 && done == *n && calls == *n && peak <= bound && flat
+	fmt.Printf("RESULT users %s: peak RSS %s = RSS at 1k users + %.1f x cache_size (bound %s: RSS at 1k %s + 2 x cache_size %s + 8 MiB); %+.1f MiB from %dk to %dk users (flat: %v)\n",
+		verdict(ok), mib(peak), float64(peak-at1k)/float64(*cacheSize), mib(bound), mib(at1k), mib(*cacheSize), float64(atEnd-atHalf)/(1<<20), *n/2000, *n/1000, flat)
 	return nil
 }
