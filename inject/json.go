@@ -373,6 +373,34 @@ func appendUnitEscape(dst []byte, u uint16) []byte {
 	return append(dst, '\\', 'u', hexDigits[u>>12], hexDigits[u>>8&15], hexDigits[u>>4&15], hexDigits[u&15])
 }
 
+// array reads a JSON array and writes it compactly, each element with value
+// (encodeValue or hashValue, whose only difference is objects and strings).
+func (p *parser) array(out []byte, value func([]byte) ([]byte, error)) ([]byte, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	out = append(out, '[')
+	if p.peek() == ']' {
+		p.pos++
+		p.depth--
+		return append(out, ']'), nil
+	}
+	for {
+		var err error
+		if out, err = value(out); err != nil {
+			return nil, err
+		}
+		more, err := p.more(']')
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return append(out, ']'), nil
+		}
+		out = append(out, ',')
+	}
+}
+
 // encodeValue copies one value, re-encoding its strings HTML-safe.
 func (p *parser) encodeValue(out []byte) ([]byte, error) {
 	switch c := p.peek(); c {
@@ -408,29 +436,7 @@ func (p *parser) encodeValue(out []byte) ([]byte, error) {
 			out = append(out, ',')
 		}
 	case '[':
-		if err := p.enter(); err != nil {
-			return nil, err
-		}
-		out = append(out, '[')
-		if p.peek() == ']' {
-			p.pos++
-			p.depth--
-			return append(out, ']'), nil
-		}
-		for {
-			var err error
-			if out, err = p.encodeValue(out); err != nil {
-				return nil, err
-			}
-			more, err := p.more(']')
-			if err != nil {
-				return nil, err
-			}
-			if !more {
-				return append(out, ']'), nil
-			}
-			out = append(out, ',')
-		}
+		return p.array(out, p.encodeValue)
 	case '"':
 		s, err := p.str()
 		if err != nil {
@@ -508,29 +514,7 @@ func (p *parser) hashValue(out []byte) ([]byte, error) {
 		}
 		return append(out, '}'), nil
 	case '[':
-		if err := p.enter(); err != nil {
-			return nil, err
-		}
-		out = append(out, '[')
-		if p.peek() == ']' {
-			p.pos++
-			p.depth--
-			return append(out, ']'), nil
-		}
-		for {
-			var err error
-			if out, err = p.hashValue(out); err != nil {
-				return nil, err
-			}
-			more, err := p.more(']')
-			if err != nil {
-				return nil, err
-			}
-			if !more {
-				return append(out, ']'), nil
-			}
-			out = append(out, ',')
-		}
+		return p.array(out, p.hashValue)
 	case '"':
 		s, err := p.str()
 		if err != nil {
