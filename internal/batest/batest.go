@@ -330,7 +330,7 @@ var installMu sync.Mutex
 func EnsureInstalled(dir string) error {
 	installMu.Lock()
 	defer installMu.Unlock()
-	if installed(dir) {
+	if Installed(dir, serverMarker) {
 		return nil
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, ".batest.lock"), os.O_CREATE|os.O_RDWR, 0o644)
@@ -342,7 +342,7 @@ func EnsureInstalled(dir string) error {
 		return fmt.Errorf("locking %s: %w", lock.Name(), err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if installed(dir) { // another process did it while we waited
+	if Installed(dir, serverMarker) { // another process did it while we waited
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), npmCITimeout)
@@ -356,26 +356,34 @@ func EnsureInstalled(dir string) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("npm ci in %s failed after %s (%v):\n%s", dir, time.Since(start).Round(time.Second), err, Tail(out.String()))
 	}
-	if !installed(dir) {
+	if !Installed(dir, serverMarker) {
 		return fmt.Errorf("npm ci in %s succeeded but the install looks incomplete (were install scripts skipped? better-sqlite3 must be compiled):\n%s", dir, Tail(out.String()))
 	}
 	return nil
 }
 
-// installed reports whether node_modules is complete and newer than the lock.
-func installed(dir string) bool {
+// Installed reports whether dir's node_modules is complete (npm writes
+// node_modules/.package-lock.json last), not older than the lock file, and
+// holds marker (a path under dir proving install scripts ran, or "").
+func Installed(dir, marker string) bool {
 	lock, err := os.Stat(filepath.Join(dir, "package-lock.json"))
 	if err != nil {
 		return false
 	}
-	// npm writes node_modules/.package-lock.json at the end of an install.
 	hidden, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json"))
 	if err != nil || hidden.ModTime().Before(lock.ModTime()) {
 		return false
 	}
-	_, err = os.Stat(filepath.Join(dir, "node_modules", "better-sqlite3", "build", "Release", "better_sqlite3.node"))
+	if marker == "" {
+		return true
+	}
+	_, err = os.Stat(filepath.Join(dir, marker))
 	return err == nil
 }
+
+// serverMarker is better-sqlite3's compiled addon: without it the install
+// skipped its build scripts.
+const serverMarker = "node_modules/better-sqlite3/build/Release/better_sqlite3.node"
 
 // serverKeys are the variables server.mjs reads; inherited values are dropped
 // so that the caller's shell cannot change the test server's configuration.

@@ -367,11 +367,11 @@ func prepare(dir string) error {
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 
-	if !installed(dir) {
+	if !batest.Installed(dir, "node_modules/esbuild/package.json") {
 		if err := run(dir, npmCITimeout, "npm", "ci", "--no-audit", "--no-fund"); err != nil {
 			return err
 		}
-		if !installed(dir) {
+		if !batest.Installed(dir, "node_modules/esbuild/package.json") {
 			return fmt.Errorf("npm ci in %s succeeded but node_modules looks incomplete", dir)
 		}
 	}
@@ -385,21 +385,6 @@ func prepare(dir string) error {
 	}
 	prepared[dir] = true
 	return nil
-}
-
-// installed reports whether dir/node_modules is complete (npm writes
-// node_modules/.package-lock.json last) and not older than the lock file.
-func installed(dir string) bool {
-	lock, err := os.Stat(filepath.Join(dir, "package-lock.json"))
-	if err != nil {
-		return false
-	}
-	hidden, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json"))
-	if err != nil || hidden.ModTime().Before(lock.ModTime()) {
-		return false
-	}
-	_, err = os.Stat(filepath.Join(dir, "node_modules", "esbuild", "package.json"))
-	return err == nil
 }
 
 func run(dir string, timeout time.Duration, name string, args ...string) error {
