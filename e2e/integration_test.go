@@ -113,3 +113,72 @@ func TestReadmeCaddyfile(t *testing.T) {
 		t.Fatalf("%d get-session calls", n)
 	}
 }
+
+// TestUpstreamLength: through Caddy, an injected page whose upstream
+// declared its length arrives whole (chunked, without Content-Length), and
+// one whose upstream breaks off before its declared length never looks
+// complete to the client.
+func TestUpstreamLength(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"session":{"id":"s1","token":"good","userId":"u1"},"user":{"id":"u1","name":"Ada","email":"ada@example.com"}}`)
+	}))
+	defer backend.Close()
+	body := "<!doctype html><html><head><title>t</title></head><body>" + strings.Repeat("<p>line</p>\n", 2500) + "</body></html>"
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		if r.URL.Path == "/whole" {
+			io.WriteString(w, body)
+			return
+		}
+		io.WriteString(w, body[:len(body)/2])
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		conn.Close()
+	}))
+	defer upstream.Close()
+
+	port := sidecar.FreePort(t)
+	sidecar.Load(t, sidecar.Globals(port)+fmt.Sprintf(`
+http://127.0.0.1:%d {
+	better_auth {
+		backend %s
+		guard /*
+	}
+	reverse_proxy %s
+}
+`, port, backend.URL, strings.TrimPrefix(upstream.URL, "http://")))
+	get := func(path string) (*http.Response, string, error) {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+		req.Header.Set("Cookie", "better-auth.session_token=good")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, string(b), err
+	}
+	resp, got, err := get("/whole")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, rest, _ := strings.Cut(body, "<title>")
+	if resp.StatusCode != 200 || !strings.HasPrefix(got, head) || !strings.HasSuffix(got, "<title>"+rest) ||
+		!strings.Contains(got, `"name":"Ada"`) {
+		t.Fatalf("whole page: %d %.300q", resp.StatusCode, got)
+	}
+	if resp.ContentLength != -1 || len(resp.TransferEncoding) != 1 || resp.Header.Get("Content-Length") != "" {
+		t.Fatalf("whole page: length %d, Transfer-Encoding %v", resp.ContentLength, resp.TransferEncoding)
+	}
+	for range 3 {
+		resp, got, err = get("/broken")
+		if err == nil {
+			t.Fatalf("a page broken off upstream reached the client as complete: %d, %d bytes", resp.StatusCode, len(got))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -59,11 +60,16 @@ func PrepareRequest(r *http.Request) {
 // Accept-Ranges are deleted, Cache-Control becomes "private, no-store" (the
 // page now holds one user's session) and Vary gains Cookie.
 //
+// An injected page whose upstream declared its length (GatherLimit) is held
+// until it is complete and written in one piece; a Flush sends what is held
+// and turns that off.
+//
 // When the body is decoded, block is called from the decoder's coroutine, on
 // another goroutine, while the handler's Write waits for it.
 //
-// Close must be called (deferred) after the next handler returns: until then
-// a tokenizer or a decoder may be waiting for input.
+// Close must be called after the next handler returns, and Abort (deferred)
+// if it may panic: until then a tokenizer or a decoder may be waiting for
+// input.
 type ResponseWriter struct {
 	http.ResponseWriter
 	block func() []byte
@@ -79,8 +85,13 @@ type ResponseWriter struct {
 	decErr     error
 	committed  bool // the header was sent
 	stateBytes int
-	closed     bool
-	err        error
+	// An injected page whose upstream declared its length is gathered and
+	// sent in one write: want is that length plus the block's (0: stream),
+	// gathered what is held so far.
+	want     int
+	gathered *[]byte
+	closed   bool
+	err      error
 }
 
 // NewResponseWriter wraps w; block returns the element to inject (nil or empty
@@ -163,6 +174,11 @@ func (rw *ResponseWriter) FlushError() error {
 			rw.err = err
 			return err
 		}
+		rw.want = 0 // a flushing upstream streams: no more gathering
+		if err := rw.sendGathered(); err != nil {
+			rw.err = err
+			return err
+		}
 		if !rw.committed {
 			return nil
 		}
@@ -200,15 +216,38 @@ func (rw *ResponseWriter) Close() error {
 		// Nothing went out: leave the wrapped writer clean for an error
 		// response.
 		rw.inj.abort()
+		rw.dropGathered()
 		return rw.err
 	}
 	if err := rw.inj.Close(); err != nil && rw.err == nil {
 		rw.err = err
 	}
+	if rw.err == nil {
+		rw.err = rw.sendGathered()
+	}
+	rw.dropGathered()
 	if !rw.committed && rw.err == nil {
 		rw.commit()
 	}
 	return rw.err
+}
+
+// Abort ends the response without writing anything more, for a next handler
+// that panicked (reverse_proxy does when the upstream's body breaks off): a
+// gathered page is dropped, not completed, and the decoder and the tokenizer
+// are released. Close and Abort may both be called; the first one counts.
+func (rw *ResponseWriter) Abort() {
+	if rw.closed {
+		return
+	}
+	rw.closed = true
+	if rw.dec != nil {
+		rw.dec.abandon()
+	}
+	if rw.inj != nil {
+		rw.inj.abort()
+	}
+	rw.dropGathered()
 }
 
 // Result tells what happened, for logs and metrics; reason is a short word
@@ -250,7 +289,89 @@ func (rw *ResponseWriter) decide() {
 	switch rw.coding {
 	case "gzip", "br", "zstd":
 		rw.dec = newFeeder(rw.decode)
+	default:
+		rw.want = declaredLength(rw.Header())
 	}
+}
+
+// GatherLimit bounds the pages sent in one write: an injected page whose
+// upstream declared a Content-Length is held until it is complete, if that
+// length plus the block's is at most GatherLimit, and then written at once.
+// Chunked, it would leave in more socket writes than the upstream's page
+// through a plain reverse_proxy (net/http writes each large write on its own,
+// and the chunked ending on its own). A longer page, one without a declared
+// length, or one whose upstream flushes streams as it comes.
+const GatherLimit = 128 << 10
+
+// declaredLength returns the Content-Length of h if it is a single value of
+// 1 to GatherLimit bytes, else 0.
+func declaredLength(h http.Header) int {
+	v := h["Content-Length"]
+	if len(v) != 1 || len(v[0]) == 0 || len(v[0]) > 6 {
+		return 0
+	}
+	n := 0
+	for _, c := range []byte(v[0]) {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n > GatherLimit {
+		return 0
+	}
+	return n
+}
+
+var gatherPool = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+// gather holds p of a page that goes out in one write, and reports false if
+// the page is not gathered (or no longer: what was held has gone out then).
+func (rw *ResponseWriter) gather(p []byte) (bool, error) {
+	if rw.gathered == nil {
+		// The first bytes out: gather only what carries the block, in one
+		// piece with its state.
+		if rw.want == 0 || rw.committed || !rw.inj.Injected() || rw.want+rw.stateBytes > GatherLimit {
+			rw.want = 0
+			return false, nil
+		}
+		rw.want += rw.stateBytes
+		rw.gathered = gatherPool.Get().(*[]byte)
+	}
+	if len(*rw.gathered)+len(p) > rw.want {
+		// More than declared: send what is held, and stream the rest.
+		rw.want = 0
+		return false, rw.sendGathered()
+	}
+	*rw.gathered = append(*rw.gathered, p...)
+	if len(*rw.gathered) == rw.want {
+		rw.want = 0
+		return true, rw.sendGathered()
+	}
+	return true, nil
+}
+
+// sendGathered writes out what gather holds, if anything.
+func (rw *ResponseWriter) sendGathered() error {
+	if rw.gathered == nil {
+		return nil
+	}
+	b := *rw.gathered
+	rw.commit()
+	_, err := rw.ResponseWriter.Write(b)
+	rw.dropGathered()
+	return err
+}
+
+func (rw *ResponseWriter) dropGathered() {
+	if rw.gathered == nil {
+		return
+	}
+	if cap(*rw.gathered) <= GatherLimit {
+		*rw.gathered = (*rw.gathered)[:0]
+		gatherPool.Put(rw.gathered)
+	}
+	rw.gathered = nil
 }
 
 // ineligible returns why the response must pass through, or "".
@@ -350,6 +471,14 @@ func (rw *ResponseWriter) decode(r io.Reader) {
 type bodyWriter struct{ rw *ResponseWriter }
 
 func (b bodyWriter) Write(p []byte) (int, error) {
+	if b.rw.want > 0 || b.rw.gathered != nil {
+		if held, err := b.rw.gather(p); held || err != nil {
+			if err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
 	b.rw.commit()
 	return b.rw.ResponseWriter.Write(p)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -602,4 +603,109 @@ func TestResponseWriterServer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestResponseWriterGathers checks which injected pages leave in one write:
+// those whose declared length is reached, and only those.
+func TestResponseWriterGathers(t *testing.T) {
+	mid := "<!doctype html><html><head><title>t</title></head><body>" + strings.Repeat("x", 8<<10) + "</body></html>"
+	long := "<!doctype html><html><head><title>t</title></head><body>" + strings.Repeat("x", GatherLimit) + "</body></html>"
+	n := strconv.Itoa
+	for _, tc := range []struct {
+		name     string
+		length   []string // Content-Length declared
+		body     string
+		gathered bool // one Write reaches the wrapped writer, else many
+	}{
+		{"declared length", []string{n(len(mid))}, mid, true},
+		{"small page", []string{n(len(page))}, page, true},
+		{"declared too long", []string{n(len(mid) + 4)}, mid, true}, // sent at Close
+		{"declared too short", []string{n(len(mid) - 4)}, mid, false},
+		{"no declared length", nil, mid, false},
+		{"over GatherLimit", []string{n(len(long))}, long, false},
+		{"two values", []string{n(len(mid)), n(len(mid))}, mid, false},
+		{"not a number", []string{"+" + n(len(mid))}, mid, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &callRecorder{ResponseRecorder: httptest.NewRecorder()}
+			rw := NewResponseWriter(rec, testBlockFunc)
+			rw.Header().Set("Content-Type", "text/html")
+			rw.Header()["Content-Length"] = tc.length
+			writeIn(rw, []byte(tc.body), 7)
+			if err := rw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			want := strings.Replace(tc.body, "<head>", "<head>"+testBlock, 1)
+			if rec.Body.String() != want {
+				t.Errorf("body %.200q", rec.Body.String())
+			}
+			writes := 0
+			for _, c := range rec.calls {
+				if c == "Write" {
+					writes++
+				}
+			}
+			if (writes == 1) != tc.gathered || rec.calls[0] != "WriteHeader OK" {
+				t.Errorf("%d writes (%v...), gathered %v", writes, rec.calls[:min(len(rec.calls), 3)], tc.gathered)
+			}
+			if v := rec.Result().Header["Content-Length"]; v != nil {
+				t.Errorf("Content-Length %q on an injected page", v)
+			}
+		})
+	}
+}
+
+// TestResponseWriterGatherFlush: a flush sends what was gathered and turns
+// gathering off, so a streaming upstream streams.
+func TestResponseWriterGatherFlush(t *testing.T) {
+	rec := &callRecorder{ResponseRecorder: httptest.NewRecorder()}
+	rw := NewResponseWriter(rec, testBlockFunc)
+	rw.Header().Set("Content-Type", "text/html")
+	rw.Header().Set("Content-Length", strconv.Itoa(len(page)))
+	head, rest := page[:strings.Index(page, "<title>")], page[strings.Index(page, "<title>"):]
+	io.WriteString(rw, head)
+	io.WriteString(rw, rest[:5])
+	if len(rec.calls) != 0 {
+		t.Fatalf("gathering: %v", rec.calls)
+	}
+	rw.Flush()
+	if want := strings.Replace(head, "<head>", "<head>"+testBlock, 1) + rest[:5]; rec.Body.String() != want || !rec.Flushed {
+		t.Fatalf("after Flush: %q (flushed %v)", rec.Body.String(), rec.Flushed)
+	}
+	io.WriteString(rw, rest[5:9])
+	if !strings.HasSuffix(rec.Body.String(), rest[5:9]) {
+		t.Fatalf("after the flush, writes stream: %q", rec.Body.String())
+	}
+	io.WriteString(rw, rest[9:])
+	if err := rw.Close(); err != nil || rec.Body.String() != injectedPage {
+		t.Fatalf("%v %q", err, rec.Body.String())
+	}
+}
+
+// TestResponseWriterAbort: a page that is still gathered when the next
+// handler panics is dropped whole, not sent as if complete; Close after
+// Abort does nothing.
+func TestResponseWriterAbort(t *testing.T) {
+	mid := "<!doctype html><html><head><title>t</title></head><body>" + strings.Repeat("x", 8<<10) + "</body></html>"
+	for _, gathered := range []bool{true, false} {
+		rec := &callRecorder{ResponseRecorder: httptest.NewRecorder()}
+		rw := NewResponseWriter(rec, testBlockFunc)
+		rw.Header().Set("Content-Type", "text/html")
+		if gathered {
+			rw.Header().Set("Content-Length", strconv.Itoa(len(mid)))
+		}
+		half := len(mid) / 2
+		io.WriteString(rw, mid[:half])
+		rw.Abort()
+		switch {
+		case gathered && len(rec.calls) != 0:
+			t.Errorf("gathered: %v reached the client", rec.calls)
+		case !gathered && rec.Body.String() != strings.Replace(mid[:half], "<head>", "<head>"+testBlock, 1):
+			t.Errorf("streamed: %.100q", rec.Body.String())
+		}
+		n := len(rec.calls)
+		if err := rw.Close(); err != nil || len(rec.calls) != n {
+			t.Errorf("Close after Abort: %v, %v", err, rec.calls[n:])
+		}
+	}
 }

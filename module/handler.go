@@ -322,14 +322,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		w = dbg.writer(w, queries, deadline)
 	}
 	iw := inject.NewResponseWriter(w, block)
-	closed := false
-	defer func() {
-		if !closed { // a panicking upstream must not leave the injector's goroutines blocked
-			iw.Close()
-		}
-	}()
+	// A panicking next handler (reverse_proxy, when the upstream's body
+	// breaks off) must not leave the injector's goroutines blocked, nor have
+	// part of a gathered page sent: Abort drops it. After Close it does nothing.
+	defer iw.Abort()
 	err = next.ServeHTTP(iw, r)
-	closed = true
 	if cerr := iw.Close(); err == nil {
 		err = cerr
 	}
