@@ -22,6 +22,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"golang.org/x/sync/singleflight"
@@ -35,6 +36,7 @@ type Entry struct {
 	Tags      []string  // what invalidates it
 
 	start uint64
+	slots []uint16 // of Tags, when stored: a hit looks them up without hashing
 }
 
 // Age is how old the answer is at now.
@@ -61,7 +63,7 @@ const entryOverhead = 512
 func charge(key string, e *Entry) int64 {
 	n := e.Cost + int64(len(key)) + entryOverhead
 	for _, t := range e.Tags {
-		n += int64(len(t)) + 16 // the bytes and the string header
+		n += int64(len(t)) + 16 + 2 // the bytes, the string header and the slot
 	}
 	return n
 }
@@ -105,13 +107,23 @@ func New(maxBytes int64, onEvict func()) (*Cache, error) {
 	return c, nil
 }
 
-func (c *Cache) slot(tag string) *atomic.Uint64 {
-	return &c.stamp[maphash.String(c.seed, tag)&(slots-1)]
+func (c *Cache) slot(tag string) *atomic.Uint64 { return &c.stamp[c.slotIndex(tag)] }
+
+func (c *Cache) slotIndex(tag string) uint16 {
+	return uint16(maphash.String(c.seed, tag) & (slots - 1))
 }
 
 func (c *Cache) alive(e *Entry) bool {
 	if e.start < c.floor.Load() {
 		return false
+	}
+	if len(e.slots) == len(e.Tags) {
+		for _, i := range e.slots {
+			if c.stamp[i].Load() > e.start {
+				return false
+			}
+		}
+		return true
 	}
 	for _, t := range e.Tags {
 		if c.slot(t).Load() > e.start {
@@ -130,6 +142,34 @@ func (c *Cache) Get(key string) (*Entry, bool) {
 	}
 	if !c.alive(e) {
 		c.rc.Del(key)
+		return nil, false
+	}
+	return e, true
+}
+
+// Fresh returns the live entry under key if it is younger than fresh at
+// now, and counts the hit: what Fetch looks for first, for a caller that
+// builds its fetch only on a miss.
+func (c *Cache) Fresh(key string, fresh time.Duration, now time.Time) (*Entry, bool) {
+	if fresh <= 0 {
+		return nil, false
+	}
+	if e, ok := c.Get(key); ok && e.Age(now) < fresh {
+		c.Stats.Hits.Add(1)
+		return e, true
+	}
+	return nil, false
+}
+
+// GetBytes is Get for a key held in a byte slice, without making a string
+// of it: the lookup hashes the key and keeps nothing of it.
+func (c *Cache) GetBytes(key []byte) (*Entry, bool) {
+	e, ok := c.rc.Get(unsafe.String(unsafe.SliceData(key), len(key)))
+	if !ok {
+		return nil, false
+	}
+	if !c.alive(e) {
+		c.rc.Del(string(key))
 		return nil, false
 	}
 	return e, true
@@ -169,11 +209,8 @@ func (c *Cache) InvalidateAll() {
 // while it was in flight. hit reports an answer from the cache.
 func (c *Cache) Fetch(ctx context.Context, key string, fresh, keep, timeout time.Duration,
 	fetch func(context.Context) (*Entry, error)) (e *Entry, hit bool, err error) {
-	if fresh > 0 {
-		if e, ok := c.Get(key); ok && e.Age(time.Now()) < fresh {
-			c.Stats.Hits.Add(1)
-			return e, true, nil
-		}
+	if e, ok := c.Fresh(key, fresh, time.Now()); ok {
+		return e, true, nil
 	}
 	c.Stats.Misses.Add(1)
 	arrival := c.seq.Load()
@@ -189,6 +226,10 @@ func (c *Cache) Fetch(ctx context.Context, key string, fresh, keep, timeout time
 				return nil, err
 			}
 			e.start = start
+			e.slots = make([]uint16, len(e.Tags))
+			for i, t := range e.Tags {
+				e.slots[i] = c.slotIndex(t)
+			}
 			if keep > 0 && c.alive(e) {
 				c.rc.SetWithTTL(key, e, charge(key, e), keep)
 				c.rc.Wait()

@@ -257,3 +257,39 @@ func TestInvalidateAll(t *testing.T) {
 		t.Fatal("an entry fetched after InvalidateAll is not served")
 	}
 }
+
+// Fresh and GetBytes find what Get finds, and no dead entry.
+func TestFreshAndGetBytes(t *testing.T) {
+	c := newCache(t)
+	ctx := context.Background()
+	c.Fetch(ctx, "k\x00a", time.Hour, time.Hour, time.Second, value("a", "user:1"))
+	now := time.Now()
+	if e, ok := c.Fresh("k\x00a", time.Hour, now); !ok || e.Value != "a" {
+		t.Fatalf("Fresh: %v %v", e, ok)
+	}
+	if _, ok := c.Fresh("k\x00a", time.Hour, now.Add(2*time.Hour)); ok {
+		t.Fatal("Fresh served an entry older than the stale time")
+	}
+	if _, ok := c.Fresh("k\x00a", 0, now); ok {
+		t.Fatal("Fresh with stale time 0 served")
+	}
+	key := []byte("k\x00a")
+	if e, ok := c.GetBytes(key); !ok || e.Value != "a" {
+		t.Fatalf("GetBytes: %v %v", e, ok)
+	}
+	key[2] = 'b' // the key is not kept
+	if _, ok := c.GetBytes(key); ok {
+		t.Fatal("GetBytes found a key never stored")
+	}
+	if _, ok := c.Get("k\x00a"); !ok {
+		t.Fatal("the entry went with the caller's buffer")
+	}
+	hits := c.Stats.Hits.Load()
+	c.Invalidate("user:1")
+	if _, ok := c.GetBytes([]byte("k\x00a")); ok {
+		t.Fatal("GetBytes served an invalidated entry")
+	}
+	if _, ok := c.Fresh("k\x00a", time.Hour, now); ok || c.Stats.Hits.Load() != hits {
+		t.Fatal("Fresh served (or counted) an invalidated entry")
+	}
+}
