@@ -29,12 +29,13 @@ func (c Credential) Empty() bool { return c.Cookie == "" && c.Authorization == "
 // Key is the cache key of the credential: a SHA-256 digest, so no token is
 // ever held as a map key or written to a log.
 func (c Credential) Key() string {
-	h := sha256.New()
-	h.Write([]byte("cookie\x00"))
-	h.Write([]byte(c.Cookie))
-	h.Write([]byte("\x00authorization\x00"))
-	h.Write([]byte(c.Authorization))
-	return string(h.Sum(nil))
+	var buf [512]byte
+	b := append(buf[:0], "cookie\x00"...)
+	b = append(b, c.Cookie...)
+	b = append(b, "\x00authorization\x00"...)
+	b = append(b, c.Authorization...)
+	d := sha256.Sum256(b)
+	return string(d[:])
 }
 
 // IsAuthCookie reports whether a cookie name is one of Better Auth's under

@@ -61,6 +61,7 @@ type Injector struct {
 	injected bool
 	closed   bool
 	err      error
+	separate bool // dst joins the pieces itself: finish need not
 }
 
 // NewInjector returns an Injector that writes to dst and, at the insertion
@@ -298,7 +299,7 @@ func (in *Injector) finish(chunk []byte) error {
 		parts = [4][]byte{held, chunk[:k], block, chunk[k:]}
 	}
 	in.n = end
-	if in.injected {
+	if in.injected && !in.separate {
 		// One write, not four: the writers below (net/http's buffers) may
 		// turn each into a write to the socket of its own.
 		total := 0

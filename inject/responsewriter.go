@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -79,6 +80,7 @@ type ResponseWriter struct {
 	reason  string // why not injected, decided at the header
 
 	inj        *Injector // non-nil when the response is taken for injection
+	injector   Injector  // inj's storage: one allocation less
 	dec        *feeder   // decoder of an encoded body, when there is one
 	coding     string
 	pushed     bool // the decoder has had input
@@ -285,7 +287,8 @@ func (rw *ResponseWriter) decide() {
 		rw.committed = true
 		return
 	}
-	rw.inj = NewInjector(bodyWriter{rw}, rw.callBlock)
+	rw.injector = Injector{dst: bodyWriter{rw}, block: rw.callBlock}
+	rw.inj = &rw.injector
 	switch rw.coding {
 	case "gzip", "br", "zstd":
 		rw.dec = newFeeder(rw.decode)
@@ -325,27 +328,28 @@ func declaredLength(h http.Header) int {
 
 var gatherPool = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
 
+// startGather decides, when the block is known and before any byte of the
+// page has gone out, whether the page is gathered.
+func (rw *ResponseWriter) startGather(block int) {
+	if rw.want == 0 || block == 0 || rw.committed || rw.want+block > GatherLimit {
+		rw.want = 0
+		return
+	}
+	rw.want += block
+	rw.gathered = gatherPool.Get().(*[]byte)
+	*rw.gathered = slices.Grow((*rw.gathered)[:0], rw.want)
+	rw.inj.separate = true // the pieces are joined here
+}
+
 // gather holds p of a page that goes out in one write, and reports false if
 // the page is not gathered (or no longer: what was held has gone out then).
 func (rw *ResponseWriter) gather(p []byte) (bool, error) {
-	if rw.gathered == nil {
-		// The first bytes out: gather only what carries the block, in one
-		// piece with its state.
-		if rw.want == 0 || rw.committed || !rw.inj.Injected() || rw.want+rw.stateBytes > GatherLimit {
-			rw.want = 0
-			return false, nil
-		}
-		rw.want += rw.stateBytes
-		rw.gathered = gatherPool.Get().(*[]byte)
-	}
 	if len(*rw.gathered)+len(p) > rw.want {
 		// More than declared: send what is held, and stream the rest.
-		rw.want = 0
 		return false, rw.sendGathered()
 	}
 	*rw.gathered = append(*rw.gathered, p...)
 	if len(*rw.gathered) == rw.want {
-		rw.want = 0
 		return true, rw.sendGathered()
 	}
 	return true, nil
@@ -357,6 +361,7 @@ func (rw *ResponseWriter) sendGathered() error {
 		return nil
 	}
 	b := *rw.gathered
+	rw.want = 0
 	rw.commit()
 	_, err := rw.ResponseWriter.Write(b)
 	rw.dropGathered()
@@ -367,7 +372,7 @@ func (rw *ResponseWriter) dropGathered() {
 	if rw.gathered == nil {
 		return
 	}
-	if cap(*rw.gathered) <= GatherLimit {
+	if cap(*rw.gathered) <= 2*GatherLimit {
 		*rw.gathered = (*rw.gathered)[:0]
 		gatherPool.Put(rw.gathered)
 	}
@@ -432,6 +437,7 @@ func (rw *ResponseWriter) callBlock() []byte {
 	}
 	b := rw.block()
 	rw.stateBytes = len(b)
+	rw.startGather(len(b))
 	return b
 }
 
@@ -471,7 +477,7 @@ func (rw *ResponseWriter) decode(r io.Reader) {
 type bodyWriter struct{ rw *ResponseWriter }
 
 func (b bodyWriter) Write(p []byte) (int, error) {
-	if b.rw.want > 0 || b.rw.gathered != nil {
+	if b.rw.gathered != nil {
 		if held, err := b.rw.gather(p); held || err != nil {
 			if err != nil {
 				return 0, err
@@ -510,6 +516,10 @@ func (rw *ResponseWriter) commit() {
 
 // addVary adds token to Vary, as one merged value, unless it or * is there.
 func addVary(h http.Header, token string) {
+	if len(h["Vary"]) == 0 {
+		h["Vary"] = []string{token}
+		return
+	}
 	var items []string
 	for _, v := range h["Vary"] {
 		for item := range strings.SplitSeq(v, ",") {

@@ -336,7 +336,7 @@ func BenchmarkSessionEntryMemory(b *testing.B) {
 	}
 	resolve := func(cookie string) {
 		r := request(cookie)
-		res, err := h.resolveSession(r, betterauth.ReadCredential(r.Header, h.CookiePrefix, false))
+		res, err := h.resolveSession(r, betterauth.ReadCredential(r.Header, h.CookiePrefix, false), time.Now())
 		if err != nil || res.session() == nil {
 			b.Fatal("no session", err)
 		}

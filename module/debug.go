@@ -49,11 +49,12 @@ func (d *debugInfo) value(p *pending) string {
 	}
 	if p != nil {
 		p.mu.Lock()
-		for i, st := range p.status {
+		for i := range p.items {
+			st := p.items[i].status
 			if st == "" {
 				st = "fwd=miss; detail=timeout"
 			}
-			members = append(members, p.names[i]+"; "+st)
+			members = append(members, p.items[i].family.Name+"; "+st)
 		}
 		p.mu.Unlock()
 	}

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -262,7 +264,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// Client-sent identity headers never reach the upstream.
 	h.IdentityHeaders.strip(r.Header)
 	cred := betterauth.ReadCredential(r.Header, h.CookiePrefix, h.Bearer)
-	res, err := h.resolveSession(r, cred)
+	now := time.Now()
+	res, err := h.resolveSession(r, cred, now)
 	for _, c := range res.setCookies {
 		w.Header().Add("Set-Cookie", c)
 	}
@@ -285,7 +288,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	sess := res.session()
 	if sess != nil {
-		setPlaceholders(r, sess)
+		setPlaceholders(r, res.entry.Value.(*answer))
 		h.IdentityHeaders.set(r.Header, sess)
 	}
 	switch {
@@ -307,17 +310,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	// 4. Inject into the page: the session, and the route's queries, which
 	// resolve in parallel while the upstream request is already under way.
-	if !inject.RequestEligible(r) || r.Context().Value(ctxKey{}) != nil {
+	if !inject.RequestEligible(r) || injecting(r) {
 		return next.ServeHTTP(w, r)
 	}
 	var queries *pending
 	if sess != nil {
-		queries = h.startQueries(r, cred, res.key, sess)
+		queries = h.startQueries(r, cred, res.key, sess, now)
 	}
-	deadline := time.Now().Add(h.timeout)
-	block := func() []byte { return h.stateScript(res, queries, deadline) }
+	deadline := now.Add(h.timeout)
+	var state *[]byte // the block, from statePool, back there after Close
+	block := func() []byte {
+		state = statePool.Get().(*[]byte)
+		*state = h.appendStateScript((*state)[:0], res, queries, deadline)
+		return *state
+	}
 	inject.PrepareRequest(r)
-	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, true))
+	r, vars := markInjecting(r)
+	if vars != nil {
+		defer delete(vars, injectingVar)
+	}
 	if dbg != nil {
 		w = dbg.writer(w, queries, deadline)
 	}
@@ -329,6 +340,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	err = next.ServeHTTP(iw, r)
 	if cerr := iw.Close(); err == nil {
 		err = cerr
+	}
+	if state != nil && cap(*state) <= 64<<10 {
+		statePool.Put(state) // Close wrote it out or dropped it: no one holds it now
 	}
 	injected, reason, n := iw.Result()
 	if injected {
@@ -360,14 +374,39 @@ func (h *Handler) decided(w http.ResponseWriter, r *http.Request, dbg *debugInfo
 	}
 }
 
-// stateScript is called by the injector at the insertion point: it waits for
-// the route's queries until the deadline and leaves out what is not there.
-func (h *Handler) stateScript(res sessionResult, queries *pending, deadline time.Time) []byte {
-	qs := make([]inject.Query, 1, 1+queries.len())
-	qs[0] = res.query()
+// appendStateScript is called by the injector at the insertion point: it
+// waits for the route's queries until the deadline, leaves out what is not
+// there, and appends the state's element to dst.
+func (h *Handler) appendStateScript(dst []byte, res sessionResult, queries *pending, deadline time.Time) []byte {
+	var buf [8]inject.Query
+	qs := append(buf[:0], res.query())
 	qs = queries.collect(qs, deadline)
-	return inject.AppendScript(make([]byte, 0, inject.StateSize(qs)+len(h.StateID)), h.StateID, qs, time.Now().UnixMilli())
+	dst = slices.Grow(dst, inject.StateSize(qs)+len(h.StateID))
+	return inject.AppendScript(dst, h.StateID, qs, time.Now().UnixMilli())
 }
+
+var statePool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// markInjecting marks r as injected into by this handler, for a
+// better_auth handler further down the chain. Inside Caddy the mark is a
+// request variable, which costs no copy of the request: vars is the map to
+// take it off from when this handler is done.
+func markInjecting(r *http.Request) (_ *http.Request, vars map[string]any) {
+	if vars, ok := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
+		vars[injectingVar] = true
+		return r, vars
+	}
+	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, true)), nil
+}
+
+func injecting(r *http.Request) bool {
+	if vars, ok := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); ok && vars[injectingVar] == true {
+		return true
+	}
+	return r.Context().Value(ctxKey{}) != nil
+}
+
+const injectingVar = "better_auth.injecting"
 
 func (h *Handler) underBasePath(r *http.Request) bool {
 	p := r.URL.Path
@@ -398,15 +437,15 @@ func (h *Handler) logBackendError(path string, f *betterauth.Family, err error) 
 
 // setPlaceholders gives the rest of the Caddyfile the identity, in the
 // names caddyauth uses.
-func setPlaceholders(r *http.Request, s *betterauth.Session) {
+func setPlaceholders(r *http.Request, a *answer) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Set("http.auth.user.id", s.UserID)
-	repl.Set("http.auth.user.email", s.Email)
-	repl.Set("http.auth.user.name", s.Name)
-	repl.Set("http.auth.session.id", s.SessionID)
+	repl.Set("http.auth.user.id", a.vars[0])
+	repl.Set("http.auth.user.email", a.vars[1])
+	repl.Set("http.auth.user.name", a.vars[2])
+	repl.Set("http.auth.session.id", a.vars[3])
 }
 
 // Interface guards

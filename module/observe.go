@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -124,7 +125,7 @@ func (h *Handler) observe(w http.ResponseWriter, r *http.Request, next caddyhttp
 		tags = append(tags, credTag(key))
 		// Who the caller is, before the call changes it.
 		if inv.scope&scopeUser != 0 {
-			if res, err := h.resolveSession(r, cred); err == nil {
+			if res, err := h.resolveSession(r, cred, time.Now()); err == nil {
 				if s := res.session(); s != nil {
 					tags = append(tags, userTag(s.UserID))
 				}

@@ -151,9 +151,9 @@ func replaceStrings(v any, repl *caddy.Replacer) any {
 }
 
 // matchPrefetch lists the queries of every prefetch block matching r, with
-// placeholders replaced, each family+params once.
-func (h *Handler) matchPrefetch(r *http.Request) []resolvedQuery {
-	var out []resolvedQuery
+// placeholders replaced, each family+params once: nil when none matches.
+func (h *Handler) matchPrefetch(r *http.Request) *pending {
+	var p *pending
 	var repl *caddy.Replacer
 	for _, rt := range h.prefetch {
 		if !rt.match.Match(r) {
@@ -169,19 +169,23 @@ func (h *Handler) matchPrefetch(r *http.Request) []resolvedQuery {
 				if repl == nil {
 					continue
 				}
-				p, err := encodeParams(replaceStrings(q.tmpl, repl))
+				params, err := encodeParams(replaceStrings(q.tmpl, repl))
 				if err != nil {
 					continue
 				}
-				rq.params = p
+				rq.params = params
 			}
-			for _, o := range out {
-				if o.family == rq.family && bytes.Equal(o.params, rq.params) {
+			if p == nil {
+				p = &pending{}
+				p.items, p.key = p.store[:0], p.keyBuf[:0]
+			}
+			for i := range p.items {
+				if o := &p.items[i]; o.family == rq.family && bytes.Equal(o.params, rq.params) {
 					continue next
 				}
 			}
-			out = append(out, rq)
+			p.items = append(p.items, pendingQuery{resolvedQuery: rq})
 		}
 	}
-	return out
+	return p
 }

@@ -1,6 +1,7 @@
 package module
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func settingsPrefetch(h *Handler) {
@@ -176,21 +178,41 @@ func TestPrefetchDeadline(t *testing.T) {
 	}
 }
 
-// Two better_auth handlers in one chain inject once.
+// Two better_auth handlers in one chain inject once: inside Caddy (the mark
+// is a request variable, taken off afterwards) and outside (a context value).
 func TestTwoHandlersInjectOnce(t *testing.T) {
 	f := newFakeAuth(t)
 	outer := newHandler(t, f.URL, nil)
 	inner := newHandler(t, f.URL, func(h *Handler) { h.CacheSize += 1 })
-	rec := serveWith(outer, pageReq("/settings/a", "tok1"), func(w http.ResponseWriter, r *http.Request) {
-		inner.ServeHTTP(w, r, caddyHandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html")
-			io.WriteString(w, page)
-		}))
-	})
-	if n := strings.Count(rec.Body.String(), `id="__BETTER_AUTH_STATE__"`); n != 1 {
-		t.Fatalf("%d state blocks", n)
+	upstream := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, page)
 	}
-	injected(t, rec.Body.String())
+	t.Run("caddy", func(t *testing.T) {
+		var vars map[string]any
+		rec := serveWith(outer, pageReq("/settings/a", "tok1"), func(w http.ResponseWriter, r *http.Request) {
+			vars = r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
+			inner.ServeHTTP(w, r, caddyHandlerFunc(upstream))
+		})
+		if n := strings.Count(rec.Body.String(), `id="__BETTER_AUTH_STATE__"`); n != 1 {
+			t.Fatalf("%d state blocks", n)
+		}
+		injected(t, rec.Body.String())
+		if _, ok := vars[injectingVar]; ok || vars == nil {
+			t.Fatalf("the mark outlived the handler: %v", vars)
+		}
+	})
+	t.Run("no caddy vars", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		r := pageReq("/settings/a", "tok1")
+		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		err := outer.ServeHTTP(rec, r, caddyHandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inner.ServeHTTP(w, r, caddyHandlerFunc(upstream))
+		}))
+		if n := strings.Count(rec.Body.String(), `id="__BETTER_AUTH_STATE__"`); err != nil || n != 1 {
+			t.Fatalf("%v, %d state blocks", err, n)
+		}
+	})
 }
 
 type caddyHandlerFunc func(http.ResponseWriter, *http.Request)

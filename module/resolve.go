@@ -25,6 +25,7 @@ type answer struct {
 	hash       string              // queryHash of a query's key, computed once
 	session    *betterauth.Session // session family only; nil = signed out
 	setCookies []string            // reach the browser of the request that fetched
+	vars       [4]any              // the session's placeholder values, boxed once
 }
 
 // sessionResult is the resolved session of one request.
@@ -46,13 +47,13 @@ func (s sessionResult) session() *betterauth.Session {
 // query is the session's dehydrated query: the answer, or null for a
 // visitor without credential (the client knows at once it is signed out).
 func (s sessionResult) query() inject.Query {
-	q := inject.Query{Hash: sessionHash, Data: []byte("null"), UpdatedAt: time.Now().UnixMilli()}
 	if s.entry != nil {
-		q.Data = s.entry.Value.(*answer).data
-		q.UpdatedAt = s.entry.FetchedAt.UnixMilli()
+		return inject.Query{Hash: sessionHash, Data: s.entry.Value.(*answer).data, UpdatedAt: s.entry.FetchedAt.UnixMilli()}
 	}
-	return q
+	return inject.Query{Hash: sessionHash, Data: nullJSON, UpdatedAt: time.Now().UnixMilli()}
 }
+
+var nullJSON = []byte("null")
 
 var sessionHash = mustHash(betterauth.SessionFamily.KeyJSON("", nil))
 
@@ -87,11 +88,15 @@ func credentialTags(key string, cred betterauth.Credential, prefix string) []str
 // resolveSession finds the request's session through the cache. The
 // Set-Cookie headers of a backend call go to the requests that waited for
 // it (the same credential), not to later cache hits.
-func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (sessionResult, error) {
+func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential, now time.Time) (sessionResult, error) {
 	if cred.Empty() {
 		return sessionResult{}, nil
 	}
 	key := cred.Key()
+	if e, ok := h.cache.Fresh(key, h.staleTime, now); ok {
+		observeLookup(betterauth.SessionFamily, true, false)
+		return sessionResult{entry: e, hit: true, key: key}, nil
+	}
 	call := h.visitor(r, cred)
 	call.Method, call.Endpoint = http.MethodGet, betterauth.SessionFamily.Endpoint
 	e, hit, err := h.cache.Fetch(r.Context(), key, h.staleTime, h.keep, h.timeout,
@@ -114,9 +119,13 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential) (s
 			if sess != nil {
 				tags = append(tags, userTag(sess.UserID), tokenTag(sess.Token))
 			}
+			a := &answer{data: data, session: sess, setCookies: ans.SetCookies}
+			if sess != nil {
+				a.vars = [4]any{sess.UserID, sess.Email, sess.Name, sess.SessionID}
+			}
 			return &cache.Entry{
-				Value:     &answer{data: data, session: sess, setCookies: ans.SetCookies},
-				Cost:      int64(len(data)) + sessionCost(sess),
+				Value:     a,
+				Cost:      int64(len(data)) + sessionCost(sess) + 4*16,
 				FetchedAt: ans.FetchedAt,
 				Tags:      tags,
 			}, nil
@@ -188,24 +197,35 @@ func requestOrigin(r *http.Request) string {
 
 // pending is the route's queries, resolving in parallel.
 type pending struct {
-	mu      sync.Mutex
-	results []inject.Query // in configuration order
-	ok      []bool
-	names   []string // family names
-	status  []string // cache outcome per query, for the debug header
-	done    chan struct{}
+	mu    sync.Mutex
+	items []pendingQuery // in configuration order
+	done  chan struct{}  // nil: all resolved when the page started (a warm page)
+
+	key    []byte // scratch for cache keys, in keyBuf
+	store  [8]pendingQuery
+	keyBuf [192]byte
+}
+
+type pendingQuery struct {
+	resolvedQuery
+	result inject.Query
+	ok     bool
+	status string // cache outcome, for the debug header
 }
 
 func (p *pending) finish(i int, status string) {
 	p.mu.Lock()
-	p.status[i] = status
+	p.items[i].status = status
 	p.mu.Unlock()
 }
 
 // wait blocks until every query is resolved or the deadline passed.
 func (p *pending) wait(deadline time.Time) {
+	if p.done == nil {
+		return
+	}
 	select {
-	case <-p.done: // the usual case on a warm page: no timer
+	case <-p.done:
 		return
 	default:
 	}
@@ -221,7 +241,7 @@ func (p *pending) len() int {
 	if p == nil {
 		return 0
 	}
-	return len(p.results)
+	return len(p.items)
 }
 
 // collect appends the queries resolved by the deadline, in order.
@@ -232,9 +252,9 @@ func (p *pending) collect(qs []inject.Query, deadline time.Time) []inject.Query 
 	p.wait(deadline)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, q := range p.results {
-		if p.ok[i] {
-			qs = append(qs, q)
+	for i := range p.items {
+		if p.items[i].ok {
+			qs = append(qs, p.items[i].result)
 		}
 	}
 	return qs
@@ -245,19 +265,15 @@ func (p *pending) collect(qs []inject.Query, deadline time.Time) []inject.Query 
 // client scopes to the active organization wait for it: the route's
 // active_organization answer when it has one (the client hook reads the
 // same), else the session's activeOrganizationId.
-func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, credKey string, sess *betterauth.Session) *pending {
-	specs := h.matchPrefetch(r)
-	if len(specs) == 0 {
+func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, credKey string, sess *betterauth.Session, now time.Time) *pending {
+	p := h.matchPrefetch(r)
+	if p == nil || len(p.items) == 0 {
 		return nil
 	}
-	p := &pending{results: make([]inject.Query, len(specs)), ok: make([]bool, len(specs)),
-		names: make([]string, len(specs)), status: make([]string, len(specs)), done: make(chan struct{})}
-	for i, s := range specs {
-		p.names[i] = s.family.Name
-	}
+	items := p.items
 	aoIndex := -1
-	for i, s := range specs {
-		if s.family.Name == "active_organization" {
+	for i := range items {
+		if items[i].family.Name == "active_organization" {
 			aoIndex = i
 			break
 		}
@@ -267,27 +283,34 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, cred
 	// first; only misses start goroutines (a warm page starts none).
 	activeOrg := sess.ActiveOrganizationID
 	aoPending := false
-	var misses []int
-	for _, i := range queryOrder(len(specs), aoIndex) {
-		s := specs[i]
-		if s.family.OrgScoped {
-			if aoPending {
-				misses = append(misses, i)
-				continue
-			}
-			params, ok, err := s.family.ScopeParams(s.params, activeOrg)
-			if err != nil || !ok {
-				p.status[i] = "detail=no-organization" // the client has no organization to ask about either
-				continue
-			}
-			specs[i].params = params
-			s = specs[i]
+	misses := 0
+	for k := -1; k < len(items); k++ {
+		i := k
+		switch {
+		case k == -1 && aoIndex < 0, k == aoIndex:
+			continue
+		case k == -1:
+			i = aoIndex
 		}
-		if q, data, ok := h.cachedQuery(credKey, sess, s); ok {
-			observeLookup(s.family, true, false)
-			p.results[i], p.ok[i] = q, true
+		it := &items[i]
+		if it.family.OrgScoped {
+			if aoPending {
+				it.status = missing
+				misses++
+				continue
+			}
+			params, ok, err := it.family.ScopeParams(it.params, activeOrg)
+			if err != nil || !ok {
+				it.status = "detail=no-organization" // the client has no organization to ask about either
+				continue
+			}
+			it.params = params
+		}
+		if q, data, ok := h.cachedQuery(&p.key, credKey, sess, it.resolvedQuery, now); ok {
+			observeLookup(it.family, true, false)
+			it.result, it.ok = q, true
 			if h.DebugHeader != "" {
-				p.status[i] = fmt.Sprintf("hit; age=%d", int(time.Since(time.UnixMilli(q.UpdatedAt)).Seconds()))
+				it.status = fmt.Sprintf("hit; age=%d", int(now.Sub(time.UnixMilli(q.UpdatedAt)).Seconds()))
 			}
 			if i == aoIndex {
 				activeOrg = organizationID(data)
@@ -297,13 +320,14 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, cred
 		if i == aoIndex {
 			aoPending = true
 		}
-		misses = append(misses, i)
+		it.status = missing
+		misses++
 	}
-	if len(misses) == 0 {
-		close(p.done)
+	if misses == 0 {
 		return p
 	}
 
+	p.done = make(chan struct{})
 	visitor := h.visitor(r, cred)
 	ctx := context.WithoutCancel(r.Context())
 	path := r.URL.Path
@@ -312,8 +336,12 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, cred
 		close(orgReady)
 	}
 	var wg sync.WaitGroup
-	for _, i := range misses {
-		s := specs[i]
+	for i := range items {
+		if items[i].status != missing {
+			continue
+		}
+		s := items[i].resolvedQuery
+		items[i].status = ""
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -345,10 +373,10 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, cred
 				activeOrg = organizationID(data)
 			}
 			p.mu.Lock()
-			p.results[i], p.ok[i] = q, true
-			p.status[i] = "fwd=miss; stored"
+			p.items[i].result, p.items[i].ok = q, true
+			p.items[i].status = "fwd=miss; stored"
 			if hit {
-				p.status[i] = "hit; age=0"
+				p.items[i].status = "hit; age=0"
 			}
 			p.mu.Unlock()
 		}()
@@ -357,33 +385,34 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, cred
 	return p
 }
 
-// queryOrder visits the active organization first, then the rest in order.
-func queryOrder(n, first int) []int {
-	order := make([]int, 0, n)
-	if first >= 0 {
-		order = append(order, first)
-	}
-	for i := range n {
-		if i != first {
-			order = append(order, i)
-		}
-	}
-	return order
-}
+// missing marks, while startQueries runs, a query its goroutines resolve.
+const missing = "\x00missing"
 
 // queryKey is the cache key of a query; the user id is part of it, since
 // the hash the entry holds is the user's.
 func queryKey(credKey string, sess *betterauth.Session, s resolvedQuery) string {
-	return credKey + "\x00" + s.family.Name + "\x00" + sess.UserID + "\x00" + string(s.params)
+	return string(appendQueryKey(nil, credKey, sess, s))
 }
 
-// cachedQuery is a fresh cached answer of the query, if there is one.
-func (h *Handler) cachedQuery(credKey string, sess *betterauth.Session, s resolvedQuery) (inject.Query, []byte, bool) {
+func appendQueryKey(dst []byte, credKey string, sess *betterauth.Session, s resolvedQuery) []byte {
+	dst = append(dst, credKey...)
+	dst = append(dst, 0)
+	dst = append(dst, s.family.Name...)
+	dst = append(dst, 0)
+	dst = append(dst, sess.UserID...)
+	dst = append(dst, 0)
+	return append(dst, s.params...)
+}
+
+// cachedQuery is a fresh cached answer of the query, if there is one. buf
+// is scratch space for the key.
+func (h *Handler) cachedQuery(buf *[]byte, credKey string, sess *betterauth.Session, s resolvedQuery, now time.Time) (inject.Query, []byte, bool) {
 	if h.staleTime <= 0 {
 		return inject.Query{}, nil, false
 	}
-	e, ok := h.cache.Get(queryKey(credKey, sess, s))
-	if !ok || e.Age(time.Now()) >= h.staleTime {
+	*buf = appendQueryKey((*buf)[:0], credKey, sess, s)
+	e, ok := h.cache.GetBytes(*buf)
+	if !ok || e.Age(now) >= h.staleTime {
 		return inject.Query{}, nil, false
 	}
 	a := e.Value.(*answer)
