@@ -35,8 +35,9 @@ type Entry struct {
 	FetchedAt time.Time // when the backend answered
 	Tags      []string  // what invalidates it
 
-	start uint64
-	slots []uint16 // of Tags, when stored: a hit looks them up without hashing
+	start  uint64
+	slots  [6]uint16 // of the first Tags, when stored: a hit looks them up without hashing
+	nslots uint8
 }
 
 // Age is how old the answer is at now.
@@ -63,7 +64,7 @@ const entryOverhead = 512
 func charge(key string, e *Entry) int64 {
 	n := e.Cost + int64(len(key)) + entryOverhead
 	for _, t := range e.Tags {
-		n += int64(len(t)) + 16 + 2 // the bytes, the string header and the slot
+		n += int64(len(t)) + 16 // the bytes and the string header
 	}
 	return n
 }
@@ -117,15 +118,12 @@ func (c *Cache) alive(e *Entry) bool {
 	if e.start < c.floor.Load() {
 		return false
 	}
-	if len(e.slots) == len(e.Tags) {
-		for _, i := range e.slots {
-			if c.stamp[i].Load() > e.start {
-				return false
-			}
+	for _, i := range e.slots[:e.nslots] {
+		if c.stamp[i].Load() > e.start {
+			return false
 		}
-		return true
 	}
-	for _, t := range e.Tags {
+	for _, t := range e.Tags[e.nslots:] {
 		if c.slot(t).Load() > e.start {
 			return false
 		}
@@ -226,8 +224,8 @@ func (c *Cache) Fetch(ctx context.Context, key string, fresh, keep, timeout time
 				return nil, err
 			}
 			e.start = start
-			e.slots = make([]uint16, len(e.Tags))
-			for i, t := range e.Tags {
+			e.nslots = uint8(min(len(e.Tags), len(e.slots)))
+			for i, t := range e.Tags[:e.nslots] {
 				e.slots[i] = c.slotIndex(t)
 			}
 			if keep > 0 && c.alive(e) {

@@ -288,7 +288,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	sess := res.session()
 	if sess != nil {
-		setPlaceholders(r, res.entry.Value.(*answer))
+		setPlaceholders(r, sess)
 		h.IdentityHeaders.set(r.Header, sess)
 	}
 	switch {
@@ -437,15 +437,15 @@ func (h *Handler) logBackendError(path string, f *betterauth.Family, err error) 
 
 // setPlaceholders gives the rest of the Caddyfile the identity, in the
 // names caddyauth uses.
-func setPlaceholders(r *http.Request, a *answer) {
+func setPlaceholders(r *http.Request, s *betterauth.Session) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Set("http.auth.user.id", a.vars[0])
-	repl.Set("http.auth.user.email", a.vars[1])
-	repl.Set("http.auth.user.name", a.vars[2])
-	repl.Set("http.auth.session.id", a.vars[3])
+	repl.Set("http.auth.user.id", s.UserID)
+	repl.Set("http.auth.user.email", s.Email)
+	repl.Set("http.auth.user.name", s.Name)
+	repl.Set("http.auth.session.id", s.SessionID)
 }
 
 // Interface guards

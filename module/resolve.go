@@ -25,7 +25,6 @@ type answer struct {
 	hash       string              // queryHash of a query's key, computed once
 	session    *betterauth.Session // session family only; nil = signed out
 	setCookies []string            // reach the browser of the request that fetched
-	vars       [4]any              // the session's placeholder values, boxed once
 }
 
 // sessionResult is the resolved session of one request.
@@ -119,13 +118,9 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential, no
 			if sess != nil {
 				tags = append(tags, userTag(sess.UserID), tokenTag(sess.Token))
 			}
-			a := &answer{data: data, session: sess, setCookies: ans.SetCookies}
-			if sess != nil {
-				a.vars = [4]any{sess.UserID, sess.Email, sess.Name, sess.SessionID}
-			}
 			return &cache.Entry{
-				Value:     a,
-				Cost:      int64(len(data)) + sessionCost(sess) + 4*16,
+				Value:     &answer{data: data, session: sess, setCookies: ans.SetCookies},
+				Cost:      int64(len(data)) + sessionCost(sess),
 				FetchedAt: ans.FetchedAt,
 				Tags:      tags,
 			}, nil
