@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 5s
-FUZZ_TARGETS := ./inject:FuzzInjector ./inject:FuzzQuickInsertionPoint ./module:FuzzRedirect ./betterauth:FuzzReadCredential ./caddyfile:FuzzCaddyfile
+FUZZ_TARGETS := ./inject:FuzzInjector ./inject:FuzzQuickInsertionPoint ./module:FuzzRedirect ./betterauth:FuzzReadCredential ./betterauth:FuzzReadCredentialShortcut ./caddyfile:FuzzCaddyfile
 
 .PHONY: test setup lint unit fuzz-brief fuzz demo build bench docker-check clean
 

@@ -51,8 +51,20 @@ func IsAuthCookie(name, prefix string) bool {
 // cookie parsers do. With bearer set, an "Authorization: Bearer ..." header
 // is part of the credential (Better Auth's bearer plugin reads it).
 func ReadCredential(h http.Header, prefix string, bearer bool) Credential {
+	lines := h.Values("Cookie")
+	if len(lines) == 1 && len(lines[0]) <= MaxCredential && onlyAuthCookies(lines[0], prefix) {
+		// The usual header of a site whose cookies are all Better Auth's:
+		// the credential is the line itself, no copy.
+		return withBearer(Credential{Cookie: lines[0]}, h, bearer)
+	}
+	return withBearer(Credential{Cookie: authCookies(lines, prefix)}, h, bearer)
+}
+
+// authCookies joins the Better Auth pairs of the Cookie lines with "; ",
+// or returns "" when they exceed MaxCredential.
+func authCookies(lines []string, prefix string) string {
 	var b strings.Builder
-	for _, line := range h.Values("Cookie") {
+	for _, line := range lines {
 		for line != "" {
 			var pair string
 			pair, line, _ = strings.Cut(line, ";")
@@ -66,17 +78,51 @@ func ReadCredential(h http.Header, prefix string, bearer bool) Credential {
 			}
 			b.WriteString(pair)
 			if b.Len() > MaxCredential {
-				return Credential{}
+				return ""
 			}
 		}
 	}
-	c := Credential{Cookie: b.String()}
+	return b.String()
+}
+
+func withBearer(c Credential, h http.Header, bearer bool) Credential {
 	if bearer {
 		if a := h.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") && len(a) <= MaxCredential {
 			c.Authorization = a
 		}
 	}
 	return c
+}
+
+// onlyAuthCookies reports whether line is already in the form authCookies
+// builds: name=value pairs, each one of Better Auth's, joined by "; ", with
+// nothing that strings.TrimSpace would take off.
+// plainPair: printable ASCII without spaces or ';'.
+func plainPair(pair string) bool {
+	for i := 0; i < len(pair); i++ {
+		if c := pair[i]; c <= ' ' || c >= 0x7f || c == ';' {
+			return false
+		}
+	}
+	return true
+}
+
+func onlyAuthCookies(line, prefix string) bool {
+	if line == "" {
+		return false
+	}
+	for line != "" {
+		pair, rest, more := strings.Cut(line, "; ")
+		name, _, ok := strings.Cut(pair, "=")
+		if !ok || name == "" || !plainPair(pair) || !IsAuthCookie(name, prefix) {
+			return false
+		}
+		if more && rest == "" {
+			return false
+		}
+		line = rest
+	}
+	return true
 }
 
 // SessionTokens lists the session tokens held by Better Auth session

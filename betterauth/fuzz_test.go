@@ -47,3 +47,21 @@ func FuzzReadCredential(f *testing.F) {
 		}
 	})
 }
+
+// The single-line shortcut of ReadCredential gives what the general path
+// gives.
+func FuzzReadCredentialShortcut(f *testing.F) {
+	f.Add("better-auth.session_token=a.b")
+	f.Add("better-auth.session_token=a.b; better-auth.session_data=c")
+	f.Add("better-auth.session_token=a.b;better-auth.session_data=c")
+	f.Add("better-auth.session_token=a.b; ; x=1")
+	f.Add(" better-auth.session_token=a.b; ")
+	f.Add("better-auth.session_token=a b; __Secure-better-auth.x=1")
+	f.Fuzz(func(t *testing.T, line string) {
+		h := http.Header{"Cookie": {line}}
+		got := ReadCredential(h, "better-auth", false).Cookie
+		if want := authCookies([]string{line}, "better-auth"); got != want {
+			t.Fatalf("%q: shortcut %q, general %q", line, got, want)
+		}
+	})
+}

@@ -61,7 +61,8 @@ type Injector struct {
 	injected bool
 	closed   bool
 	err      error
-	separate bool // dst joins the pieces itself: finish need not
+	separate bool            // dst joins the pieces itself: finish need not
+	rw       *ResponseWriter // when set, its callBlock is the block (no closure)
 }
 
 // NewInjector returns an Injector that writes to dst and, at the insertion
@@ -279,10 +280,14 @@ func (in *Injector) finish(chunk []byte) error {
 	in.decided = true
 	in.scan = nil
 	var block []byte
-	if in.found && in.block != nil {
+	switch {
+	case !in.found:
+	case in.rw != nil:
+		block = in.rw.callBlock()
+	case in.block != nil:
 		block = in.block()
-		in.injected = len(block) > 0
 	}
+	in.injected = len(block) > 0
 	held := in.held[in.out-in.base:] // the body [out, n)
 	in.held = nil
 	end := in.n + len(chunk)

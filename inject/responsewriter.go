@@ -287,7 +287,7 @@ func (rw *ResponseWriter) decide() {
 		rw.committed = true
 		return
 	}
-	rw.injector = Injector{dst: bodyWriter{rw}, block: rw.callBlock}
+	rw.injector = Injector{dst: bodyWriter{rw}, rw: rw}
 	rw.inj = &rw.injector
 	switch rw.coding {
 	case "gzip", "br", "zstd":

@@ -436,16 +436,27 @@ func (h *Handler) logBackendError(path string, f *betterauth.Family, err error) 
 }
 
 // setPlaceholders gives the rest of the Caddyfile the identity, in the
-// names caddyauth uses.
+// names caddyauth uses. A provider answers them when asked (a value set
+// with Replacer.Set by a later handler still wins), which boxes nothing for
+// a page that never asks.
 func setPlaceholders(r *http.Request, s *betterauth.Session) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Set("http.auth.user.id", s.UserID)
-	repl.Set("http.auth.user.email", s.Email)
-	repl.Set("http.auth.user.name", s.Name)
-	repl.Set("http.auth.session.id", s.SessionID)
+	repl.Map(func(key string) (any, bool) {
+		switch key {
+		case "http.auth.user.id":
+			return s.UserID, true
+		case "http.auth.user.email":
+			return s.Email, true
+		case "http.auth.user.name":
+			return s.Name, true
+		case "http.auth.session.id":
+			return s.SessionID, true
+		}
+		return nil, false
+	})
 }
 
 // Interface guards

@@ -322,6 +322,16 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, cred
 		return p
 	}
 
+	h.startMisses(r, cred, credKey, sess, p, aoIndex, aoPending, activeOrg)
+	return p
+}
+
+// startMisses starts a goroutine for each query startQueries marked
+// missing; p.done closes when all have ended. (Apart from startQueries, so
+// that what they share escapes to the heap only for a page that misses.)
+func (h *Handler) startMisses(r *http.Request, cred betterauth.Credential, credKey string, sess *betterauth.Session,
+	p *pending, aoIndex int, aoPending bool, activeOrg string) {
+	items := p.items
 	p.done = make(chan struct{})
 	visitor := h.visitor(r, cred)
 	ctx := context.WithoutCancel(r.Context())
@@ -377,7 +387,6 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, cred
 		}()
 	}
 	go func() { wg.Wait(); close(p.done) }()
-	return p
 }
 
 // missing marks, while startQueries runs, a query its goroutines resolve.
