@@ -4,19 +4,23 @@
 # every process started here is stopped on exit (trap). BENCHMARKS.md says
 # what each figure means.
 #
-# Knobs (environment): DURATION (s per measured wrk run, default 4) x ROUNDS
-# (default 4, the variants in alternating order: ABCDE EDCBA ...), WARMUP (s, 2),
+# Knobs (environment): DURATION (s per measured wrk run, default 2) x ROUNDS
+# (default 8, the variants in alternating order: ABCDE EDCBA ...), WARMUP (s, 2),
 # CONNS (8), THREADS (2), USERS (100000), USERS_CACHE (16MiB), GO_BENCH (1:
 # also run the Go benchmarks at the end; 0: skip them), VARIANTS (the wrk
 # variants, default "plain session five fa_gs fa_ls"), CHECKS (1: the cold,
 # overlap, 10 MiB and users checks after wrk; 0: skip them), PPROF (a folder:
 # Caddy's admin endpoint is turned on and a CPU profile of each variant's first
 # round is written there as NAME.pprof, for `go tool pprof bin/caddy FILE`).
+#
+# Short rounds, many of them: on a shared VM the same variant's throughput
+# drifts by 15% and more within a minute, so variants are compared in
+# neighbouring 2 s slots rather than in long runs of their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-4}
-ROUNDS=${ROUNDS:-4}
+DURATION=${DURATION:-2}
+ROUNDS=${ROUNDS:-8}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-8}
 THREADS=${THREADS:-2}
