@@ -7,7 +7,6 @@
 package module
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -249,9 +248,6 @@ func (h *Handler) Cleanup() error {
 	return err
 }
 
-// ctxKey marks a request an outer better_auth handler already injects into.
-type ctxKey struct{}
-
 // ServeHTTP is a request's whole path through the sidecar.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// 1. Better Auth's own API passes through untouched, never guarded;
@@ -325,9 +321,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return *state
 	}
 	inject.PrepareRequest(r)
-	r, vars := markInjecting(r)
-	if vars != nil {
-		defer delete(vars, injectingVar)
+	if repl := markInjecting(r); repl != nil {
+		defer repl.Delete(injectingVar)
 	}
 	if dbg != nil {
 		w = dbg.writer(w, queries, deadline)
@@ -387,23 +382,27 @@ func (h *Handler) appendStateScript(dst []byte, res sessionResult, queries *pend
 
 var statePool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// markInjecting marks r as injected into by this handler, for a
-// better_auth handler further down the chain. Inside Caddy the mark is a
-// request variable, which costs no copy of the request: vars is the map to
-// take it off from when this handler is done.
-func markInjecting(r *http.Request) (_ *http.Request, vars map[string]any) {
-	if vars, ok := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
-		vars[injectingVar] = true
-		return r, vars
+// markInjecting marks the request as injected into by this handler, for a
+// better_auth handler further down the chain: a value of the request's
+// replacer (whose map is locked: reverse_proxy's dialer may still read the
+// request's variables after the handler returns), which costs no copy of
+// the request. It returns the replacer to take the mark off from when this
+// handler is done (nil outside Caddy, where there is none).
+func markInjecting(r *http.Request) *caddy.Replacer {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl != nil {
+		repl.Set(injectingVar, true)
 	}
-	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, true)), nil
+	return repl
 }
 
 func injecting(r *http.Request) bool {
-	if vars, ok := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); ok && vars[injectingVar] == true {
-		return true
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl == nil {
+		return false
 	}
-	return r.Context().Value(ctxKey{}) != nil
+	v, _ := repl.Get(injectingVar)
+	return v == true
 }
 
 const injectingVar = "better_auth.injecting"
