@@ -49,19 +49,26 @@ func FuzzReadCredential(f *testing.F) {
 }
 
 // The single-line shortcut of ReadCredential gives what the general path
-// gives.
+// gives, for the default and a custom cookie prefix, with and without a
+// bearer token.
 func FuzzReadCredentialShortcut(f *testing.F) {
-	f.Add("better-auth.session_token=a.b")
-	f.Add("better-auth.session_token=a.b; better-auth.session_data=c")
-	f.Add("better-auth.session_token=a.b;better-auth.session_data=c")
-	f.Add("better-auth.session_token=a.b; ; x=1")
-	f.Add(" better-auth.session_token=a.b; ")
-	f.Add("better-auth.session_token=a b; __Secure-better-auth.x=1")
-	f.Fuzz(func(t *testing.T, line string) {
-		h := http.Header{"Cookie": {line}}
-		got := ReadCredential(h, "better-auth", false).Cookie
-		if want := authCookies([]string{line}, "better-auth"); got != want {
-			t.Fatalf("%q: shortcut %q, general %q", line, got, want)
+	f.Add("better-auth.session_token=a.b", false, "")
+	f.Add("better-auth.session_token=a.b; better-auth.session_data=c", false, "")
+	f.Add("better-auth.session_token=a.b;better-auth.session_data=c", false, "")
+	f.Add("better-auth.session_token=a.b; ; x=1", false, "")
+	f.Add(" better-auth.session_token=a.b; ", false, "")
+	f.Add("better-auth.session_token=a b; __Secure-better-auth.x=1", false, "")
+	f.Add("app.session_token=z; __Secure-app.session_data=y", true, "Bearer k")
+	f.Fuzz(func(t *testing.T, line string, custom bool, auth string) {
+		prefix := "better-auth"
+		if custom {
+			prefix = "app"
+		}
+		h := http.Header{"Cookie": {line}, "Authorization": {auth}}
+		got := ReadCredential(h, prefix, custom)
+		want := withBearer(Credential{Cookie: authCookies([]string{line}, prefix)}, h, custom)
+		if got != want {
+			t.Fatalf("%q (prefix %s): shortcut %+v, general %+v", line, prefix, got, want)
 		}
 	})
 }

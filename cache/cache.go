@@ -210,6 +210,14 @@ func (c *Cache) Fetch(ctx context.Context, key string, fresh, keep, timeout time
 	if e, ok := c.Fresh(key, fresh, time.Now()); ok {
 		return e, true, nil
 	}
+	e, err = c.FetchMissed(ctx, key, keep, timeout, fetch)
+	return e, false, err
+}
+
+// FetchMissed is Fetch for a caller whose own Fresh found nothing: the
+// fetch (or the flight already under way) without looking again.
+func (c *Cache) FetchMissed(ctx context.Context, key string, keep, timeout time.Duration,
+	fetch func(context.Context) (*Entry, error)) (*Entry, error) {
 	c.Stats.Misses.Add(1)
 	arrival := c.seq.Load()
 	flight := key
@@ -236,10 +244,10 @@ func (c *Cache) Fetch(ctx context.Context, key string, fresh, keep, timeout time
 		})
 		select {
 		case <-ctx.Done():
-			return nil, false, ctx.Err()
+			return nil, ctx.Err()
 		case r := <-ch:
 			if r.Err != nil {
-				return nil, false, r.Err
+				return nil, r.Err
 			}
 			e := r.Val.(*Entry)
 			// A flight that started before this caller arrived and was
@@ -249,7 +257,7 @@ func (c *Cache) Fetch(ctx context.Context, key string, fresh, keep, timeout time
 				flight = key + "\x00after"
 				continue
 			}
-			return e, false, nil
+			return e, nil
 		}
 	}
 }

@@ -243,11 +243,11 @@ func (rw *ResponseWriter) Abort() {
 		return
 	}
 	rw.closed = true
+	if rw.inj != nil {
+		rw.inj.abort() // first: the decoder, stopped, may still write what it held
+	}
 	if rw.dec != nil {
 		rw.dec.abandon()
-	}
-	if rw.inj != nil {
-		rw.inj.abort()
 	}
 	rw.dropGathered()
 }

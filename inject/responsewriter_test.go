@@ -709,3 +709,35 @@ func TestResponseWriterAbort(t *testing.T) {
 		}
 	}
 }
+
+// Abort on a decoded body: the decoder, stopped, hands back what it still
+// held; none of it reaches the client, and the block is not asked for.
+func TestResponseWriterAbortDecoding(t *testing.T) {
+	var page strings.Builder
+	page.WriteString("<!doctype html><html><head><title>t</title></head><body>")
+	x := uint32(1)
+	for range 800 { // text that compresses poorly, so the decoder holds a lot
+		page.WriteString("<p>line ")
+		for range 6 {
+			x = x*1664525 + 1013904223
+			page.WriteByte(byte('a' + x>>27))
+		}
+		page.WriteString("</p>\n")
+	}
+	page.WriteString("</body></html>")
+	var z bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+	io.WriteString(zw, page.String())
+	zw.Close()
+	rec := &callRecorder{ResponseRecorder: httptest.NewRecorder()}
+	called := false
+	rw := NewResponseWriter(rec, func() []byte { called = true; return []byte(testBlock) })
+	rw.Header().Set("Content-Type", "text/html")
+	rw.Header().Set("Content-Encoding", "gzip")
+	rw.Write(z.Bytes()[:z.Len()/2])
+	before := len(rec.calls)
+	rw.Abort()
+	if len(rec.calls) != before || called {
+		t.Fatalf("Abort wrote: %v after %d calls, block called %v", rec.calls, before, called)
+	}
+}

@@ -309,6 +309,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !inject.RequestEligible(r) || injecting(r) {
 		return next.ServeHTTP(w, r)
 	}
+	// The queries' clock starts now, after the session: a cold session
+	// call must not use up their timeout, nor make a stale answer look fresh.
+	now = time.Now()
 	var queries *pending
 	if sess != nil {
 		queries = h.startQueries(r, cred, res.key, sess, now)
@@ -435,27 +438,17 @@ func (h *Handler) logBackendError(path string, f *betterauth.Family, err error) 
 }
 
 // setPlaceholders gives the rest of the Caddyfile the identity, in the
-// names caddyauth uses. A provider answers them when asked (a value set
-// with Replacer.Set by a later handler still wins), which boxes nothing for
-// a page that never asks.
+// names caddyauth uses. Set, not a provider: a value set earlier (vars,
+// basic_auth, an outer better_auth) is overwritten, as caddyauth does.
 func setPlaceholders(r *http.Request, s *betterauth.Session) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Map(func(key string) (any, bool) {
-		switch key {
-		case "http.auth.user.id":
-			return s.UserID, true
-		case "http.auth.user.email":
-			return s.Email, true
-		case "http.auth.user.name":
-			return s.Name, true
-		case "http.auth.session.id":
-			return s.SessionID, true
-		}
-		return nil, false
-	})
+	repl.Set("http.auth.user.id", s.UserID)
+	repl.Set("http.auth.user.email", s.Email)
+	repl.Set("http.auth.user.name", s.Name)
+	repl.Set("http.auth.session.id", s.SessionID)
 }
 
 // Interface guards

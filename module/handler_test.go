@@ -529,3 +529,61 @@ func TestPlaceholders(t *testing.T) {
 		t.Fatalf("placeholders %v, want %v", got, want)
 	}
 }
+
+// The identity overwrites what an earlier handler set (vars, basic_auth),
+// and the innermost better_auth is the one the upstream sees.
+func TestPlaceholdersOverwrite(t *testing.T) {
+	f1, f2 := newFakeAuth(t), newFakeAuth(t)
+	f2.users["tok1"] = "u2"
+	outer := newHandler(t, f1.URL, nil)
+	inner := newHandler(t, f2.URL, func(h *Handler) { h.CacheSize++ })
+	seen := func(chain ...*Handler) string {
+		r := pageReq("/settings/x", "tok1")
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
+		caddyhttp.NewTestReplacer(r).Set("http.auth.user.id", "anonymous")
+		var got string
+		var next caddyhttp.Handler = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			got, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer).GetString("http.auth.user.id")
+			w.Header().Set("Content-Type", "text/html")
+			_, err := io.WriteString(w, page)
+			return err
+		})
+		for i := len(chain) - 1; i >= 0; i-- {
+			h, n := chain[i], next
+			next = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return h.ServeHTTP(w, r, n) })
+		}
+		if err := next.ServeHTTP(httptest.NewRecorder(), r); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := seen(outer); got != "u1" {
+		t.Errorf("{http.auth.user.id} = %q after an earlier Set, want u1", got)
+	}
+	if got := seen(outer, inner); got != "u2" {
+		t.Errorf("{http.auth.user.id} = %q, want the inner handler's u2", got)
+	}
+}
+
+// The queries' timeout starts after the session: a cold session call does
+// not use it up (nor make an answer that went stale meanwhile look fresh).
+func TestQueriesDeadlineAfterColdSession(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/auth/get-session" {
+			time.Sleep(350 * time.Millisecond)
+			io.WriteString(w, `{"session":{"id":"s","token":"t"},"user":{"id":"u"}}`)
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+		io.WriteString(w, `[]`)
+	}))
+	defer backend.Close()
+	h := newHandler(t, backend.URL, func(h *Handler) {
+		h.Timeout = caddy.Duration(500 * time.Millisecond) // > each call, < both in a row
+		h.Prefetch = []Prefetch{{Paths: []string{"*"}, Queries: []QuerySpec{{Family: "list_sessions"}}}}
+	})
+	got := queryData(t, serve(h, pageReq("/x", "tok")).Body.String())
+	if _, ok := got[`["auth","user","u","listSessions",null]`]; !ok {
+		t.Fatalf("list_sessions left out after a cold session: %v", keys(got))
+	}
+}

@@ -98,7 +98,7 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential, no
 	}
 	call := h.visitor(r, cred)
 	call.Method, call.Endpoint = http.MethodGet, betterauth.SessionFamily.Endpoint
-	e, hit, err := h.cache.Fetch(r.Context(), key, h.staleTime, h.keep, h.timeout,
+	e, err := h.cache.FetchMissed(r.Context(), key, h.keep, h.timeout,
 		func(ctx context.Context) (*cache.Entry, error) {
 			start := time.Now()
 			ans, err := h.client.Do(ctx, call)
@@ -133,7 +133,7 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential, no
 			return sessionResult{entry: old, hit: true, stale: true, key: key}, nil
 		}
 	}
-	observeLookup(betterauth.SessionFamily, hit, false)
+	observeLookup(betterauth.SessionFamily, false, false)
 	if err != nil {
 		// Better Auth clears cookies even on a failed call (401).
 		var ce *cookieError
@@ -142,11 +142,8 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential, no
 		}
 		return sessionResult{}, err
 	}
-	res := sessionResult{entry: e, hit: hit, key: key}
-	if !hit {
-		res.setCookies = e.Value.(*answer).setCookies
-	}
-	return res, nil
+	// This request waited for the call: its Set-Cookie headers are its own.
+	return sessionResult{entry: e, key: key, setCookies: e.Value.(*answer).setCookies}, nil
 }
 
 // sessionCost is what a parsed session holds beyond the answer's JSON: its
