@@ -284,7 +284,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	sess := res.session()
 	if sess != nil {
-		setPlaceholders(r, sess)
+		setPlaceholders(r, res.entry.Value.(*answer))
 		h.IdentityHeaders.set(r.Header, sess)
 	}
 	switch {
@@ -438,17 +438,18 @@ func (h *Handler) logBackendError(path string, f *betterauth.Family, err error) 
 }
 
 // setPlaceholders gives the rest of the Caddyfile the identity, in the
-// names caddyauth uses. Set, not a provider: a value set earlier (vars,
-// basic_auth, an outer better_auth) is overwritten, as caddyauth does.
-func setPlaceholders(r *http.Request, s *betterauth.Session) {
+// names caddyauth uses, boxed once per cache entry. Set, not a provider: a
+// value set earlier (vars, basic_auth, an outer better_auth) is
+// overwritten, as caddyauth does.
+func setPlaceholders(r *http.Request, a *answer) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Set("http.auth.user.id", s.UserID)
-	repl.Set("http.auth.user.email", s.Email)
-	repl.Set("http.auth.user.name", s.Name)
-	repl.Set("http.auth.session.id", s.SessionID)
+	repl.Set("http.auth.user.id", a.vars[0])
+	repl.Set("http.auth.user.email", a.vars[1])
+	repl.Set("http.auth.user.name", a.vars[2])
+	repl.Set("http.auth.session.id", a.vars[3])
 }
 
 // Interface guards

@@ -25,7 +25,12 @@ type answer struct {
 	hash       string              // queryHash of a query's key, computed once
 	session    *betterauth.Session // session family only; nil = signed out
 	setCookies []string            // reach the browser of the request that fetched
+	vars       [4]any              // the session's placeholder values, boxed once (placeholderCost)
 }
+
+// placeholderCost is what vars holds: four interface values and the four
+// string headers they point to.
+const placeholderCost = 4*16 + 4*16
 
 // sessionResult is the resolved session of one request.
 type sessionResult struct {
@@ -118,9 +123,15 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential, no
 			if sess != nil {
 				tags = append(tags, userTag(sess.UserID), tokenTag(sess.Token))
 			}
+			a := &answer{data: data, session: sess, setCookies: ans.SetCookies}
+			cost := int64(len(data)) + sessionCost(sess)
+			if sess != nil {
+				a.vars = [4]any{sess.UserID, sess.Email, sess.Name, sess.SessionID}
+				cost += placeholderCost
+			}
 			return &cache.Entry{
-				Value:     &answer{data: data, session: sess, setCookies: ans.SetCookies},
-				Cost:      int64(len(data)) + sessionCost(sess),
+				Value:     a,
+				Cost:      cost,
 				FetchedAt: ans.FetchedAt,
 				Tags:      tags,
 			}, nil
