@@ -36,6 +36,7 @@ type Entry struct {
 	Tags      []string  // what invalidates it
 
 	start  uint64
+	until  time.Time // when stored: the end of its keep time
 	slots  [6]uint16 // of the first Tags, when stored: a hit looks them up without hashing
 	nslots uint8
 }
@@ -131,14 +132,17 @@ func (c *Cache) alive(e *Entry) bool {
 	return true
 }
 
-// Get returns the live entry under key, however old; callers judge its age
-// against their stale time (a longer-lived entry may serve stale_if_error).
-func (c *Cache) Get(key string) (*Entry, bool) {
+// Get returns the live entry under key, however old (within the keep time
+// it was stored for); callers judge its age against their stale time (a
+// longer-kept entry may serve stale_if_error).
+func (c *Cache) Get(key string) (*Entry, bool) { return c.getAt(key, time.Now()) }
+
+func (c *Cache) getAt(key string, now time.Time) (*Entry, bool) {
 	e, ok := c.rc.Get(key)
 	if !ok {
 		return nil, false
 	}
-	if !c.alive(e) {
+	if !now.Before(e.until) || !c.alive(e) {
 		c.rc.Del(key)
 		return nil, false
 	}
@@ -152,25 +156,17 @@ func (c *Cache) Fresh(key string, fresh time.Duration, now time.Time) (*Entry, b
 	if fresh <= 0 {
 		return nil, false
 	}
-	if e, ok := c.Get(key); ok && e.Age(now) < fresh {
+	if e, ok := c.getAt(key, now); ok && e.Age(now) < fresh {
 		c.Stats.Hits.Add(1)
 		return e, true
 	}
 	return nil, false
 }
 
-// GetBytes is Get for a key held in a byte slice, without making a string
-// of it: the lookup hashes the key and keeps nothing of it.
-func (c *Cache) GetBytes(key []byte) (*Entry, bool) {
-	e, ok := c.rc.Get(unsafe.String(unsafe.SliceData(key), len(key)))
-	if !ok {
-		return nil, false
-	}
-	if !c.alive(e) {
-		c.rc.Del(string(key))
-		return nil, false
-	}
-	return e, true
+// GetBytes is Get at now for a key held in a byte slice, without making a
+// string of it: the lookup hashes the key and keeps nothing of it.
+func (c *Cache) GetBytes(key []byte, now time.Time) (*Entry, bool) {
+	return c.getAt(unsafe.String(unsafe.SliceData(key), len(key)), now)
 }
 
 // Invalidate kills every entry carrying any of the tags, including answers
@@ -237,7 +233,12 @@ func (c *Cache) FetchMissed(ctx context.Context, key string, keep, timeout time.
 				e.slots[i] = c.slotIndex(t)
 			}
 			if keep > 0 && c.alive(e) {
-				c.rc.SetWithTTL(key, e, charge(key, e), keep)
+				// The keep time is checked on each lookup, against the
+				// caller's clock reading, rather than by ristretto (which
+				// reads the clock on every Get of an entry with a TTL); an
+				// entry past it waits for eviction or its next lookup.
+				e.until = time.Now().Add(keep)
+				c.rc.Set(key, e, charge(key, e))
 				c.rc.Wait()
 			}
 			return e, nil

@@ -267,26 +267,34 @@ func TestFreshAndGetBytes(t *testing.T) {
 	if e, ok := c.Fresh("k\x00a", time.Hour, now); !ok || e.Value != "a" {
 		t.Fatalf("Fresh: %v %v", e, ok)
 	}
-	if _, ok := c.Fresh("k\x00a", time.Hour, now.Add(2*time.Hour)); ok {
+	if _, ok := c.Fresh("k\x00a", time.Nanosecond, time.Now()); ok {
 		t.Fatal("Fresh served an entry older than the stale time")
 	}
 	if _, ok := c.Fresh("k\x00a", 0, now); ok {
 		t.Fatal("Fresh with stale time 0 served")
 	}
 	key := []byte("k\x00a")
-	if e, ok := c.GetBytes(key); !ok || e.Value != "a" {
+	if e, ok := c.GetBytes(key, time.Now()); !ok || e.Value != "a" {
 		t.Fatalf("GetBytes: %v %v", e, ok)
 	}
 	key[2] = 'b' // the key is not kept
-	if _, ok := c.GetBytes(key); ok {
+	if _, ok := c.GetBytes(key, time.Now()); ok {
 		t.Fatal("GetBytes found a key never stored")
 	}
 	if _, ok := c.Get("k\x00a"); !ok {
 		t.Fatal("the entry went with the caller's buffer")
 	}
+	// Past its keep time, at the caller's clock, an entry is gone.
+	c.Fetch(ctx, "k\x00b", time.Hour, time.Hour, time.Second, value("b"))
+	if _, ok := c.GetBytes([]byte("k\x00b"), time.Now().Add(2*time.Hour)); ok {
+		t.Fatal("GetBytes served an entry past its keep time")
+	}
+	if _, ok := c.Get("k\x00b"); ok {
+		t.Fatal("an entry past its keep time stayed")
+	}
 	hits := c.Stats.Hits.Load()
 	c.Invalidate("user:1")
-	if _, ok := c.GetBytes([]byte("k\x00a")); ok {
+	if _, ok := c.GetBytes([]byte("k\x00a"), time.Now()); ok {
 		t.Fatal("GetBytes served an invalidated entry")
 	}
 	if _, ok := c.Fresh("k\x00a", time.Hour, now); ok || c.Stats.Hits.Load() != hits {

@@ -12,28 +12,71 @@ type Query struct {
 	Hash      string // HashKey output; it is also valid JSON for the queryKey itself
 	Data      []byte // EncodeJSON output (or `null`); empty means null
 	UpdatedAt int64  // ms since epoch: when the data was fetched from Better Auth
+
+	// Optional, for answers written many times: Head is QueryHead(Hash), and
+	// Safe says HTMLSafe(Data) held (Data must not change since).
+	Head []byte
+	Safe bool
+}
+
+// QueryHead is the part of a query's dehydrated form that depends on its
+// hash alone, up to "dehydratedAt":, as AppendState writes it.
+func QueryHead(hash string) []byte {
+	b := append(make([]byte, 0, 2*len(hash)+48), `{"queryKey":`...)
+	b = appendHTMLSafe(b, hash)
+	b = append(b, `,"queryHash":`...)
+	b = appendHashString(b, hash)
+	return append(b, `,"dehydratedAt":`...)
+}
+
+// HTMLSafe reports whether JSON text needs no escaping inside a <script>
+// element: no <, >, & and no U+2028 or U+2029 (EncodeJSON output never has
+// them).
+func HTMLSafe(json []byte) bool {
+	if bytes.IndexByte(json, '<') >= 0 || bytes.IndexByte(json, '>') >= 0 || bytes.IndexByte(json, '&') >= 0 {
+		return false
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(json[i:], 0xE2)
+		if j < 0 {
+			return true
+		}
+		i += j
+		if i+2 < len(json) && json[i+1] == 0x80 && (json[i+2] == 0xA8 || json[i+2] == 0xA9) {
+			return false
+		}
+		i++
+	}
 }
 
 // AppendState appends the TanStack Query dehydrated state holding qs, as
 // hydrate() reads it, HTML-safe as a whole: the Hash and Data are escaped once
 // more (a no-op for HashKey and EncodeJSON output), so a caller's mistake can
-// make the JSON wrong but can never end the <script> element.
+// make the JSON wrong but can never end the <script> element. A Head or a
+// Safe flag, computed once by QueryHead and HTMLSafe, stands for that work.
 func AppendState(dst []byte, qs []Query, dehydratedAt int64) []byte {
 	dst = append(dst, `{"mutations":[],"queries":[`...)
 	for i, q := range qs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"queryKey":`...)
-		dst = appendHTMLSafe(dst, q.Hash)
-		dst = append(dst, `,"queryHash":`...)
-		dst = appendHashString(dst, q.Hash)
-		dst = append(dst, `,"dehydratedAt":`...)
+		if q.Head != nil {
+			dst = append(dst, q.Head...)
+		} else {
+			dst = append(dst, `{"queryKey":`...)
+			dst = appendHTMLSafe(dst, q.Hash)
+			dst = append(dst, `,"queryHash":`...)
+			dst = appendHashString(dst, q.Hash)
+			dst = append(dst, `,"dehydratedAt":`...)
+		}
 		dst = strconv.AppendInt(dst, dehydratedAt, 10)
 		dst = append(dst, `,"state":{"data":`...)
-		if len(q.Data) == 0 {
+		switch {
+		case len(q.Data) == 0:
 			dst = append(dst, "null"...)
-		} else {
+		case q.Safe:
+			dst = append(dst, q.Data...)
+		default:
 			dst = appendHTMLSafeBytes(dst, q.Data)
 		}
 		dst = append(dst, `,"dataUpdateCount":1,"dataUpdatedAt":`...)

@@ -220,3 +220,36 @@ func countScripts(doc *html.Node) int {
 	}
 	return n
 }
+
+// A Head from QueryHead and a Safe flag from HTMLSafe give what AppendState
+// computes itself; HTMLSafe says no where escaping is needed.
+func TestQueryHeadAndHTMLSafe(t *testing.T) {
+	qs := []Query{
+		{Hash: mustHash(t, `["auth","getSession"]`), Data: mustEncode(t, hostileUser), UpdatedAt: 1764797583865},
+		{Hash: mustHash(t, `["auth","user","</script>","listAccounts",{"b":1,"a":"<!--"}]`), Data: mustEncode(t, `[{"providerId":"credential"}]`), UpdatedAt: 1764797583000},
+		{Hash: `["\"quoted\"","</x>","` + "\u2028" + `"]`, Data: []byte(`{"a":"</b>"}`), UpdatedAt: 3},
+		{Hash: mustHash(t, `["auth","nothing"]`), UpdatedAt: 5},
+	}
+	prepared := make([]Query, len(qs))
+	for i, q := range qs {
+		q.Head, q.Safe = QueryHead(q.Hash), HTMLSafe(q.Data)
+		prepared[i] = q
+	}
+	if a, b := AppendState(nil, qs, 7), AppendState(nil, prepared, 7); !bytes.Equal(a, b) {
+		t.Fatalf("prepared differs:\n%s\n%s", a, b)
+	}
+	if prepared[2].Safe {
+		t.Error(`HTMLSafe({"a":"</b>"}) = true`)
+	}
+	for _, tc := range []struct {
+		in   string
+		safe bool
+	}{
+		{`{"a":1}`, true}, {`"é€"`, true}, {"\"\u2027\u202a\"", true}, {`"<"`, false}, {`">"`, false},
+		{`"&"`, false}, {"\"\u2028\"", false}, {"\"\u2029\"", false}, {"\xe2\x80", true}, {"", true},
+	} {
+		if got := HTMLSafe([]byte(tc.in)); got != tc.safe {
+			t.Errorf("HTMLSafe(%q) = %v", tc.in, got)
+		}
+	}
+}

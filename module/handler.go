@@ -342,6 +342,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if state != nil && cap(*state) <= 64<<10 {
 		statePool.Put(state) // Close wrote it out or dropped it: no one holds it now
 	}
+	queries.release()
 	injected, reason, n := iw.Result()
 	if injected {
 		metrics.injections.Inc()

@@ -176,7 +176,7 @@ func (h *Handler) matchPrefetch(r *http.Request) *pending {
 				rq.params = params
 			}
 			if p == nil {
-				p = &pending{}
+				p = pendingPool.Get().(*pending)
 				p.items, p.key = p.store[:0], p.keyBuf[:0]
 			}
 			for i := range p.items {

@@ -23,6 +23,8 @@ import (
 type answer struct {
 	data       []byte              // inject.EncodeJSON of the body
 	hash       string              // queryHash of a query's key, computed once
+	head       []byte              // inject.QueryHead(hash), for a query (the session's is sessionHead)
+	safe       bool                // inject.HTMLSafe(data), checked once
 	session    *betterauth.Session // session family only; nil = signed out
 	setCookies []string            // reach the browser of the request that fetched
 	vars       [4]any              // the session's placeholder values, boxed once (placeholderCost)
@@ -41,6 +43,17 @@ type sessionResult struct {
 	key        string // the credential's cache key (a SHA-256), for the queries
 }
 
+// newQueryAnswer is a query's answer, with what writing it needs computed
+// once.
+func newQueryAnswer(data []byte, hash string) *answer {
+	return &answer{data: data, hash: hash, head: inject.QueryHead(hash), safe: inject.HTMLSafe(data)}
+}
+
+// query is a query answer as the state holds it, fetched as e.
+func (a *answer) query(e *cache.Entry) inject.Query {
+	return inject.Query{Hash: a.hash, Data: a.data, UpdatedAt: e.FetchedAt.UnixMilli(), Head: a.head, Safe: a.safe}
+}
+
 func (s sessionResult) session() *betterauth.Session {
 	if s.entry == nil {
 		return nil
@@ -52,14 +65,18 @@ func (s sessionResult) session() *betterauth.Session {
 // visitor without credential (the client knows at once it is signed out).
 func (s sessionResult) query() inject.Query {
 	if s.entry != nil {
-		return inject.Query{Hash: sessionHash, Data: s.entry.Value.(*answer).data, UpdatedAt: s.entry.FetchedAt.UnixMilli()}
+		a := s.entry.Value.(*answer)
+		return inject.Query{Hash: sessionHash, Data: a.data, UpdatedAt: s.entry.FetchedAt.UnixMilli(), Head: sessionHead, Safe: a.safe}
 	}
-	return inject.Query{Hash: sessionHash, Data: nullJSON, UpdatedAt: time.Now().UnixMilli()}
+	return inject.Query{Hash: sessionHash, Data: nullJSON, UpdatedAt: time.Now().UnixMilli(), Head: sessionHead, Safe: true}
 }
 
 var nullJSON = []byte("null")
 
-var sessionHash = mustHash(betterauth.SessionFamily.KeyJSON("", nil))
+var (
+	sessionHash = mustHash(betterauth.SessionFamily.KeyJSON("", nil))
+	sessionHead = inject.QueryHead(sessionHash)
+)
 
 func mustHash(key []byte) string {
 	h, err := inject.HashKey(key)
@@ -123,7 +140,7 @@ func (h *Handler) resolveSession(r *http.Request, cred betterauth.Credential, no
 			if sess != nil {
 				tags = append(tags, userTag(sess.UserID), tokenTag(sess.Token))
 			}
-			a := &answer{data: data, session: sess, setCookies: ans.SetCookies}
+			a := &answer{data: data, safe: inject.HTMLSafe(data), session: sess, setCookies: ans.SetCookies}
 			cost := int64(len(data)) + sessionCost(sess)
 			if sess != nil {
 				a.vars = [4]any{sess.UserID, sess.Email, sess.Name, sess.SessionID}
@@ -214,6 +231,18 @@ type pendingQuery struct {
 	result inject.Query
 	ok     bool
 	status string // cache outcome, for the debug header
+}
+
+var pendingPool = sync.Pool{New: func() any { return new(pending) }}
+
+// release gives p back for another page, once the page is written, if no
+// goroutine of it can still be running (every query was a cache hit).
+func (p *pending) release() {
+	if p == nil || p.done != nil {
+		return
+	}
+	*p = pending{}
+	pendingPool.Put(p)
 }
 
 func (p *pending) finish(i int, status string) {
@@ -423,12 +452,12 @@ func (h *Handler) cachedQuery(buf *[]byte, credKey string, sess *betterauth.Sess
 		return inject.Query{}, nil, false
 	}
 	*buf = appendQueryKey((*buf)[:0], credKey, sess, s)
-	e, ok := h.cache.GetBytes(*buf)
+	e, ok := h.cache.GetBytes(*buf, now)
 	if !ok || e.Age(now) >= h.staleTime {
 		return inject.Query{}, nil, false
 	}
 	a := e.Value.(*answer)
-	return inject.Query{Hash: a.hash, Data: a.data, UpdatedAt: e.FetchedAt.UnixMilli()}, a.data, true
+	return a.query(e), a.data, true
 }
 
 // organizationID reads the id of a get-full-organization answer ("" for null).
@@ -451,7 +480,7 @@ func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey
 				return nil, err
 			}
 			if s.family.AnswersNull(s.params) {
-				return &cache.Entry{Value: &answer{data: []byte("null"), hash: hash}, FetchedAt: time.Now(), Tags: []string{credTag(credKey)}}, nil
+				return &cache.Entry{Value: newQueryAnswer(nullJSON, hash), FetchedAt: time.Now(), Tags: []string{credTag(credKey)}}, nil
 			}
 			call, err := s.family.Call(s.params)
 			if err != nil {
@@ -473,13 +502,14 @@ func (h *Handler) runQuery(ctx context.Context, visitor betterauth.Call, credKey
 			if s.family.Organization {
 				tags = append(tags, orgTags(sess, s.params, ans.Body)...)
 			}
-			return &cache.Entry{Value: &answer{data: data, hash: hash}, Cost: int64(len(data) + len(hash) + len(key)), FetchedAt: ans.FetchedAt, Tags: tags}, nil
+			a := newQueryAnswer(data, hash)
+			return &cache.Entry{Value: a, Cost: int64(len(data) + len(hash) + len(a.head) + len(key)), FetchedAt: ans.FetchedAt, Tags: tags}, nil
 		})
 	if err != nil {
 		return inject.Query{}, nil, false, err
 	}
 	a := e.Value.(*answer)
-	return inject.Query{Hash: a.hash, Data: a.data, UpdatedAt: e.FetchedAt.UnixMilli()}, a.data, hit, nil
+	return a.query(e), a.data, hit, nil
 }
 
 // orgTags ties organization data to every change of organizations: the
