@@ -15,7 +15,6 @@
 package batest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -85,11 +84,8 @@ type Server struct {
 	// Dir is the testdata/betterauth folder the server runs from.
 	Dir string
 
-	cmd       *exec.Cmd
+	proc      *Process
 	tmpDir    string
-	output    *SyncBuffer
-	exited    chan struct{}
-	waitErr   error
 	closeOnce sync.Once
 }
 
@@ -195,107 +191,43 @@ func start(nodePath, dir string, opts Options) (*Server, error) {
 	cmd := exec.Command(nodePath, "server.mjs")
 	cmd.Dir = dir
 	cmd.Env = serverEnv(vars)
-	cmd.SysProcAttr = SysProcAttr()
-	output := &SyncBuffer{}
-	cmd.Stderr = output
-	stdout, err := cmd.StdoutPipe()
+	proc, u, err := StartProcess(cmd, "better-auth ready ", ReadyTimeout)
 	if err != nil {
+		err = fmt.Errorf("Better Auth test server: %w", err)
+		if strings.Contains(err.Error(), "EADDRINUSE") {
+			return nil, &portInUseError{err}
+		}
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting node server.mjs: %w", err)
+	if opts.BaseURL == "" && u != listenURL {
+		proc.Stop()
+		return nil, fmt.Errorf("server announced %s, expected %s", u, listenURL)
 	}
-
-	s := &Server{
+	ok = true
+	return &Server{
+		URL:          u,
+		AuthURL:      u + AuthPath,
 		BaseURL:      baseURL,
 		Origin:       origin,
 		DatabaseFile: dbFile,
 		Dir:          dir,
-		cmd:          cmd,
+		proc:         proc,
 		tmpDir:       tmpDir,
-		output:       output,
-		exited:       make(chan struct{}),
-	}
-
-	ready := make(chan string, 1)
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		sc := bufio.NewScanner(stdout)
-		first := true
-		for sc.Scan() {
-			line := sc.Text()
-			if first {
-				first = false
-				if u, found := strings.CutPrefix(line, "better-auth ready "); found {
-					ready <- strings.TrimSpace(u)
-					continue
-				}
-			}
-			// Anything else on stdout is unexpected: keep it with stderr.
-			output.Write([]byte("stdout: " + line + "\n"))
-		}
-	}()
-	go func() {
-		<-readDone // Wait must not run before the pipe is drained.
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-
-	timer := time.NewTimer(ReadyTimeout)
-	defer timer.Stop()
-	select {
-	case u := <-ready:
-		s.URL = u
-		s.AuthURL = u + AuthPath
-		if opts.BaseURL == "" && u != listenURL {
-			s.stop()
-			return nil, fmt.Errorf("server announced %s, expected %s", u, listenURL)
-		}
-		ok = true
-		return s, nil
-	case <-s.exited:
-		out := output.String()
-		err := fmt.Errorf("Better Auth test server exited before it was ready (%v); its output:\n%s", s.waitErr, Tail(out))
-		if strings.Contains(out, "EADDRINUSE") {
-			return nil, &portInUseError{err}
-		}
-		return nil, err
-	case <-timer.C:
-		s.stop()
-		return nil, fmt.Errorf("Better Auth test server not ready after %s; its output:\n%s", ReadyTimeout, Tail(output.String()))
-	}
+	}, nil
 }
 
 // Close stops the server (its whole process group) and removes its database.
 // It is safe to call more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
-		s.stop()
+		s.proc.Stop()
 		os.RemoveAll(s.tmpDir)
 	})
 }
 
-// stop sends SIGTERM to the process group, then SIGKILL if it lingers.
-func (s *Server) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	pgid := s.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-s.exited
-	}
-	// Anything left in the group (there should be nothing) goes too.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-}
-
 // Output returns what the server wrote to stderr (and anything unexpected on
 // stdout) so far; handy in failure messages.
-func (s *Server) Output() string { return s.output.String() }
+func (s *Server) Output() string { return s.proc.Output() }
 
 // ServerDir returns the testdata/betterauth folder of this module: it walks
 // up from the working directory to the folder holding go.mod.

@@ -19,7 +19,6 @@
 package demostack
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -119,12 +118,12 @@ func Start(t testing.TB) *Stack {
 	if err := prepare(s.DemoDir); err != nil {
 		t.Fatalf("demostack: %v", err)
 	}
-	fe, err := startFrontend(node, s.DemoDir)
+	fe, feURL, err := startFrontend(node, s.DemoDir)
 	if err != nil {
 		t.Fatalf("demostack: %v", err)
 	}
-	t.Cleanup(fe.close)
-	s.FrontendURL = fe.url
+	t.Cleanup(fe.Stop)
+	s.FrontendURL = feURL
 
 	r := <-baCh
 	baTaken = true
@@ -148,7 +147,7 @@ func Start(t testing.TB) *Stack {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("demostack: the sidecar's Caddyfile:\n%s", s.Caddyfile)
-			t.Logf("demostack: frontend output:\n%s", batest.Tail(fe.out.String()))
+			t.Logf("demostack: frontend output:\n%s", batest.Tail(fe.Output()))
 			t.Logf("demostack: Better Auth output:\n%s", batest.Tail(s.BA.Output()))
 		}
 	})
@@ -402,19 +401,10 @@ func run(dir string, timeout time.Duration, name string, args ...string) error {
 	return nil
 }
 
-// frontend is a running `node server.mjs`.
-type frontend struct {
-	cmd       *exec.Cmd
-	url       string
-	out       *batest.SyncBuffer
-	exited    chan struct{}
-	waitErr   error
-	closeOnce sync.Once
-}
-
-// startFrontend starts the demo frontend on a port the kernel picks
-// (PORT=0) and waits for its "frontend ready URL" line.
-func startFrontend(node, dir string) (*frontend, error) {
+// startFrontend starts the demo frontend (`node server.mjs`) on a port the
+// kernel picks (PORT=0), waits for its "frontend ready URL" line, and
+// returns the process and the URL.
+func startFrontend(node, dir string) (*batest.Process, string, error) {
 	cmd := exec.Command(node, "server.mjs")
 	cmd.Dir = dir
 	for _, kv := range os.Environ() {
@@ -423,77 +413,18 @@ func startFrontend(node, dir string) (*frontend, error) {
 		}
 	}
 	cmd.Env = append(cmd.Env, "HOST=127.0.0.1", "PORT=0")
-	cmd.SysProcAttr = batest.SysProcAttr()
-	f := &frontend{cmd: cmd, out: &batest.SyncBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = f.out
-	stdout, err := cmd.StdoutPipe()
+	proc, u, err := batest.StartProcess(cmd, "frontend ready ", frontendReadyMax)
 	if err != nil {
-		return nil, err
+		return nil, "", fmt.Errorf("the demo frontend: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting node server.mjs in %s: %w", dir, err)
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme != "http" || p.Hostname() != "127.0.0.1" {
+		proc.Stop()
+		return nil, "", fmt.Errorf("frontend announced %q, want http://127.0.0.1:PORT", u)
 	}
-	ready := make(chan string, 1)
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			if u, ok := strings.CutPrefix(line, "frontend ready "); ok {
-				select {
-				case ready <- strings.TrimSpace(u):
-				default:
-				}
-				continue
-			}
-			f.out.Write([]byte("stdout: " + line + "\n"))
-		}
-	}()
-	go func() {
-		<-readDone // Wait must not run before the pipe is drained.
-		f.waitErr = cmd.Wait()
-		close(f.exited)
-	}()
-
-	timer := time.NewTimer(frontendReadyMax)
-	defer timer.Stop()
-	select {
-	case u := <-ready:
-		p, err := url.Parse(u)
-		if err != nil || p.Scheme != "http" || p.Hostname() != "127.0.0.1" {
-			f.close()
-			return nil, fmt.Errorf("frontend announced %q, want http://127.0.0.1:PORT", u)
-		}
-		if port, err := strconv.Atoi(p.Port()); err != nil || port <= 0 {
-			f.close()
-			return nil, fmt.Errorf("frontend announced %q, with no port", u)
-		}
-		f.url = u
-		return f, nil
-	case <-f.exited:
-		return nil, fmt.Errorf("the demo frontend exited before it was ready (%v); its output:\n%s", f.waitErr, batest.Tail(f.out.String()))
-	case <-timer.C:
-		f.close()
-		return nil, fmt.Errorf("the demo frontend was not ready after %s; its output:\n%s", frontendReadyMax, batest.Tail(f.out.String()))
+	if port, err := strconv.Atoi(p.Port()); err != nil || port <= 0 {
+		proc.Stop()
+		return nil, "", fmt.Errorf("frontend announced %q, with no port", u)
 	}
-}
-
-// close stops the frontend's process group: SIGTERM, then SIGKILL if it
-// lingers.
-func (f *frontend) close() {
-	f.closeOnce.Do(func() {
-		if f.cmd.Process == nil {
-			return
-		}
-		pgid := f.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-f.exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-f.exited
-		}
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	})
+	return proc, u, nil
 }
