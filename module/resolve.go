@@ -230,6 +230,7 @@ type pendingQuery struct {
 	resolvedQuery
 	result inject.Query
 	ok     bool
+	miss   bool   // not in the cache: a goroutine of startMisses resolves it
 	status string // cache outcome, for the debug header
 }
 
@@ -316,25 +317,18 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, cred
 	activeOrg := sess.ActiveOrganizationID
 	aoPending := false
 	misses := 0
-	for k := -1; k < len(items); k++ {
-		i := k
-		switch {
-		case k == -1 && aoIndex < 0, k == aoIndex:
-			continue
-		case k == -1:
-			i = aoIndex
-		}
+	visit := func(i int) {
 		it := &items[i]
 		if it.family.OrgScoped {
 			if aoPending {
-				it.status = missing
+				it.miss = true
 				misses++
-				continue
+				return
 			}
 			params, ok, err := it.family.ScopeParams(it.params, activeOrg)
 			if err != nil || !ok {
 				it.status = "detail=no-organization" // the client has no organization to ask about either
-				continue
+				return
 			}
 			it.params = params
 		}
@@ -347,13 +341,21 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, cred
 			if i == aoIndex {
 				activeOrg = organizationID(data)
 			}
-			continue
+			return
 		}
 		if i == aoIndex {
 			aoPending = true
 		}
-		it.status = missing
+		it.miss = true
 		misses++
+	}
+	if aoIndex >= 0 {
+		visit(aoIndex)
+	}
+	for i := range items {
+		if i != aoIndex {
+			visit(i)
+		}
 	}
 	if misses == 0 {
 		return p
@@ -363,8 +365,8 @@ func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, cred
 	return p
 }
 
-// startMisses starts a goroutine for each query startQueries marked
-// missing; p.done closes when all have ended. (Apart from startQueries, so
+// startMisses starts a goroutine for each query startQueries marked as a
+// miss; p.done closes when all have ended. (Apart from startQueries, so
 // that what they share escapes to the heap only for a page that misses.)
 func (h *Handler) startMisses(r *http.Request, cred betterauth.Credential, credKey string, sess *betterauth.Session,
 	p *pending, aoIndex int, aoPending bool, activeOrg string) {
@@ -379,11 +381,10 @@ func (h *Handler) startMisses(r *http.Request, cred betterauth.Credential, credK
 	}
 	var wg sync.WaitGroup
 	for i := range items {
-		if items[i].status != missing {
+		if !items[i].miss {
 			continue
 		}
 		s := items[i].resolvedQuery
-		items[i].status = ""
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -425,9 +426,6 @@ func (h *Handler) startMisses(r *http.Request, cred betterauth.Credential, credK
 	}
 	go func() { wg.Wait(); close(p.done) }()
 }
-
-// missing marks, while startQueries runs, a query its goroutines resolve.
-const missing = "\x00missing"
 
 // queryKey is the cache key of a query; the user id is part of it, since
 // the hash the entry holds is the user's.
