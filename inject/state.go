@@ -22,11 +22,15 @@ type Query struct {
 // QueryHead is the part of a query's dehydrated form that depends on its
 // hash alone, up to "dehydratedAt":, as AppendState writes it.
 func QueryHead(hash string) []byte {
-	b := append(make([]byte, 0, 2*len(hash)+48), `{"queryKey":`...)
-	b = appendHTMLSafe(b, hash)
-	b = append(b, `,"queryHash":`...)
-	b = appendHashString(b, hash)
-	return append(b, `,"dehydratedAt":`...)
+	return appendQueryHead(make([]byte, 0, 2*len(hash)+48), hash)
+}
+
+func appendQueryHead(dst []byte, hash string) []byte {
+	dst = append(dst, `{"queryKey":`...)
+	dst = appendHTMLSafe(dst, hash)
+	dst = append(dst, `,"queryHash":`...)
+	dst = appendHashString(dst, hash)
+	return append(dst, `,"dehydratedAt":`...)
 }
 
 // HTMLSafe reports whether JSON text needs no escaping inside a <script>
@@ -63,11 +67,7 @@ func AppendState(dst []byte, qs []Query, dehydratedAt int64) []byte {
 		if q.Head != nil {
 			dst = append(dst, q.Head...)
 		} else {
-			dst = append(dst, `{"queryKey":`...)
-			dst = appendHTMLSafe(dst, q.Hash)
-			dst = append(dst, `,"queryHash":`...)
-			dst = appendHashString(dst, q.Hash)
-			dst = append(dst, `,"dehydratedAt":`...)
+			dst = appendQueryHead(dst, q.Hash)
 		}
 		dst = strconv.AppendInt(dst, dehydratedAt, 10)
 		dst = append(dst, `,"state":{"data":`...)
@@ -123,8 +123,7 @@ func ValidID(id string) bool {
 // already (EncodeJSON output): four vectorized scans find nothing to
 // escape and the data is copied in one piece.
 func appendHTMLSafeBytes(dst, json []byte) []byte {
-	if bytes.IndexByte(json, '<') < 0 && bytes.IndexByte(json, '>') < 0 &&
-		bytes.IndexByte(json, '&') < 0 && bytes.IndexByte(json, 0xE2) < 0 {
+	if HTMLSafe(json) {
 		return append(dst, json...)
 	}
 	return appendHTMLSafe(dst, json)
