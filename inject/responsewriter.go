@@ -73,7 +73,7 @@ func PrepareRequest(r *http.Request) {
 // input.
 type ResponseWriter struct {
 	http.ResponseWriter
-	block func() []byte
+	block Blocker
 
 	status  int // from WriteHeader; 0 means an implicit 200
 	decided bool
@@ -99,7 +99,28 @@ type ResponseWriter struct {
 // NewResponseWriter wraps w; block returns the element to inject (nil or empty
 // for none) and is called at most once, at the insertion point.
 func NewResponseWriter(w http.ResponseWriter, block func() []byte) *ResponseWriter {
-	return &ResponseWriter{ResponseWriter: w, block: block}
+	rw := &ResponseWriter{ResponseWriter: w}
+	if block != nil {
+		rw.block = BlockFunc(block)
+	}
+	return rw
+}
+
+// A Blocker returns the element to inject (nil or empty for none); Block is
+// called at most once, at the insertion point.
+type Blocker interface{ Block() []byte }
+
+// BlockFunc is a function as a Blocker.
+type BlockFunc func() []byte
+
+// Block calls f.
+func (f BlockFunc) Block() []byte { return f() }
+
+// Init makes rw, in storage of the caller's (a struct that also holds what
+// b needs: one allocation per page instead of three), a ResponseWriter
+// wrapping w, as NewResponseWriter does.
+func (rw *ResponseWriter) Init(w http.ResponseWriter, b Blocker) {
+	*rw = ResponseWriter{ResponseWriter: w, block: b}
 }
 
 // Unwrap returns the wrapped ResponseWriter, for http.NewResponseController.
@@ -435,7 +456,7 @@ func (rw *ResponseWriter) callBlock() []byte {
 	if rw.block == nil {
 		return nil
 	}
-	b := rw.block()
+	b := rw.block.Block()
 	rw.stateBytes = len(b)
 	rw.startGather(len(b))
 	return b
@@ -508,8 +529,15 @@ func (rw *ResponseWriter) commit() {
 		for _, k := range []string{"Content-Length", "Etag", "Last-Modified", "Accept-Ranges"} {
 			delete(h, k)
 		}
-		h["Cache-Control"] = []string{"private, no-store"}
-		addVary(h, "Cookie")
+		if len(h["Vary"]) == 0 {
+			// Both values in one allocation; each slice is capped, so
+			// an append to one does not run into the other.
+			v := []string{"private, no-store", "Cookie"}
+			h["Cache-Control"], h["Vary"] = v[0:1:1], v[1:2:2]
+		} else {
+			h["Cache-Control"] = []string{"private, no-store"}
+			addVary(h, "Cookie")
+		}
 	}
 	rw.ResponseWriter.WriteHeader(http.StatusOK)
 }

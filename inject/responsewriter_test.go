@@ -176,6 +176,17 @@ func TestResponseWriterInjects(t *testing.T) {
 			if injected, reason, n := rw.Result(); !injected || reason != "" || n != len(testBlock) {
 				t.Errorf("Result() = %v, %q, %d", injected, reason, n)
 			}
+			// Cache-Control and Vary may share storage: a handler further
+			// out that adds to one leaves the other as it was.
+			h := rec.Header()
+			h.Add("Cache-Control", "no-transform")
+			h.Add("Vary", "Accept")
+			if got := h["Cache-Control"]; !reflect.DeepEqual(got, []string{"private, no-store", "no-transform"}) {
+				t.Errorf("Cache-Control after adding to both: %q", got)
+			}
+			if got := h["Vary"]; !reflect.DeepEqual(got, append(append([]string(nil), tc.want["Vary"]...), "Accept")) {
+				t.Errorf("Vary after adding to both: %q", got)
+			}
 		})
 	}
 }

@@ -104,7 +104,7 @@ func newBenchHandler(tb testing.TB, backend string, families []string) *Handler 
 	}
 	// Caddy's default log level is INFO: the handler's debug lines are
 	// checked and skipped, never written (a test context logs at DEBUG).
-	h.logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+	h.setLogger(zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel)))
 	tb.Cleanup(func() { h.Cleanup() })
 	return h
 }

@@ -109,6 +109,7 @@ type Handler struct {
 	timeout      time.Duration
 	prefetch     []prefetchRoute
 	logger       *zap.Logger
+	debugLog     bool // logger takes debug lines: checked once, not per request
 }
 
 // CaddyModule returns the Caddy module information.
@@ -124,7 +125,7 @@ var caches = caddy.NewUsagePool()
 
 // Provision fills in defaults and sets up the client and the cache.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+	h.setLogger(ctx.Logger())
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("better_auth metrics: %v", err)
 	}
@@ -188,6 +189,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.cache = c.(*cache.Cache)
 	return h.provisionBus()
+}
+
+// setLogger sets the handler's logger. Caddy fixes a logger's level with
+// the config, and a new config provisions new handlers.
+func (h *Handler) setLogger(l *zap.Logger) {
+	h.logger = l
+	h.debugLog = l.Core().Enabled(zapcore.DebugLevel)
 }
 
 // Validate checks the configuration without changing it; empty optional
@@ -283,8 +291,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	sess := res.session()
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer) // nil outside Caddy
 	if sess != nil {
-		setPlaceholders(r, res.entry.Value.(*answer))
+		setPlaceholders(repl, res.entry.Value.(*answer))
 		h.IdentityHeaders.set(r.Header, sess)
 	}
 	switch {
@@ -306,31 +315,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	// 4. Inject into the page: the session, and the route's queries, which
 	// resolve in parallel while the upstream request is already under way.
-	if !inject.RequestEligible(r) || injecting(r) {
+	if !inject.RequestEligible(r) || injecting(repl) {
 		return next.ServeHTTP(w, r)
 	}
-	// The queries' clock starts now, after the session: a cold session
-	// call must not use up their timeout, nor make a stale answer look fresh.
-	now = time.Now()
-	var queries *pending
+	// The queries' clock starts after the session: a cold session call
+	// must not use up their timeout, nor make a stale answer look fresh.
+	if !cred.Empty() && !res.hit {
+		now = time.Now()
+	}
+	pg := &injection{h: h, res: res}
 	if sess != nil {
-		queries = h.startQueries(r, cred, res.key, sess, now)
+		pg.queries = h.startQueries(r, cred, res.key, sess, now)
 	}
-	deadline := now.Add(h.timeout)
-	var state *[]byte // the block, from statePool, back there after Close
-	block := func() []byte {
-		state = statePool.Get().(*[]byte)
-		*state = h.appendStateScript((*state)[:0], res, queries, deadline)
-		return *state
-	}
+	pg.deadline = now.Add(h.timeout)
 	inject.PrepareRequest(r)
-	if repl := markInjecting(r); repl != nil {
+	if repl != nil {
+		repl.Set(injectingVar, true)
 		defer repl.Delete(injectingVar)
 	}
 	if dbg != nil {
-		w = dbg.writer(w, queries, deadline)
+		w = dbg.writer(w, pg.queries, pg.deadline)
 	}
-	iw := inject.NewResponseWriter(w, block)
+	iw := &pg.iw
+	iw.Init(w, pg)
 	// A panicking next handler (reverse_proxy, when the upstream's body
 	// breaks off) must not leave the injector's goroutines blocked, nor have
 	// part of a gathered page sent: Abort drops it. After Close it does nothing.
@@ -339,10 +346,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if cerr := iw.Close(); err == nil {
 		err = cerr
 	}
-	if state != nil && cap(*state) <= 64<<10 {
-		statePool.Put(state) // Close wrote it out or dropped it: no one holds it now
+	if pg.state != nil && cap(*pg.state) <= 64<<10 {
+		statePool.Put(pg.state) // Close wrote it out or dropped it: no one holds it now
 	}
-	queries.release()
+	pg.queries.release()
 	injected, reason, n := iw.Result()
 	if injected {
 		metrics.injections.Inc()
@@ -350,10 +357,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	} else {
 		metrics.notInjected.WithLabelValues(reason).Inc()
 	}
-	if c := h.logger.Check(zapcore.DebugLevel, "page"); c != nil {
-		c.Write(zap.String("path", r.URL.Path), zap.Bool("injected", injected), zap.String("reason", reason), zap.Int("state_bytes", n))
+	if h.debugLog {
+		if c := h.logger.Check(zapcore.DebugLevel, "page"); c != nil {
+			c.Write(zap.String("path", r.URL.Path), zap.Bool("injected", injected), zap.String("reason", reason), zap.Int("state_bytes", n))
+		}
 	}
 	return err
+}
+
+// injection is what injecting into one page needs, in one allocation: the
+// writer and, for its block, the session, the queries and their deadline.
+type injection struct {
+	iw       inject.ResponseWriter
+	h        *Handler
+	res      sessionResult
+	queries  *pending
+	deadline time.Time
+	state    *[]byte // the block, from statePool, back there after Close
+}
+
+// Block is called by the injector at the insertion point.
+func (pg *injection) Block() []byte {
+	pg.state = statePool.Get().(*[]byte)
+	*pg.state = pg.h.appendStateScript((*pg.state)[:0], pg.res, pg.queries, pg.deadline)
+	return *pg.state
 }
 
 // decided records a guard decision: metrics, a debug log line, and the
@@ -366,7 +393,7 @@ func (h *Handler) decided(w http.ResponseWriter, r *http.Request, dbg *debugInfo
 			w.Header().Set(h.DebugHeader, dbg.value(nil))
 		}
 	}
-	if r != nil {
+	if r != nil && h.debugLog {
 		if c := h.logger.Check(zapcore.DebugLevel, "guard decision"); c != nil {
 			c.Write(zap.String("outcome", outcome), zap.String("method", r.Method), zap.String("path", r.URL.Path))
 		}
@@ -386,22 +413,12 @@ func (h *Handler) appendStateScript(dst []byte, res sessionResult, queries *pend
 
 var statePool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// markInjecting marks the request as injected into by this handler, for a
-// better_auth handler further down the chain: a value of the request's
-// replacer (whose map is locked: reverse_proxy's dialer may still read the
-// request's variables after the handler returns), which costs no copy of
-// the request. It returns the replacer to take the mark off from when this
-// handler is done (nil outside Caddy, where there is none).
-func markInjecting(r *http.Request) *caddy.Replacer {
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl != nil {
-		repl.Set(injectingVar, true)
-	}
-	return repl
-}
-
-func injecting(r *http.Request) bool {
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+// injecting reports whether a better_auth handler further up the chain
+// injects into this request's page. The mark is a value of the request's
+// replacer, set around the next handler (its map is locked: reverse_proxy's
+// dialer may still read the request's variables after the handler returns),
+// which costs no copy of the request. repl is nil outside Caddy.
+func injecting(repl *caddy.Replacer) bool {
 	if repl == nil {
 		return false
 	}
@@ -442,9 +459,8 @@ func (h *Handler) logBackendError(path string, f *betterauth.Family, err error) 
 // names caddyauth uses, boxed once per cache entry. Set, not a provider: a
 // value set earlier (vars, basic_auth, an outer better_auth) is
 // overwritten, as caddyauth does.
-func setPlaceholders(r *http.Request, a *answer) {
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
+func setPlaceholders(repl *caddy.Replacer, a *answer) {
+	if repl == nil {
 		return
 	}
 	repl.Set("http.auth.user.id", a.vars[0])

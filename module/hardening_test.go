@@ -168,7 +168,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	var mu sync.Mutex
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&lockedWriter{w: &buf, mu: &mu}), zapcore.DebugLevel)
 	h := newHandler(t, f.URL, func(h *Handler) { settingsPrefetch(h) })
-	h.logger = zap.New(core)
+	h.setLogger(zap.New(core))
 	serve(h, pageReq("/settings/orgs/acme", "tok1"))
 	serve(h, pageReq("/settings/orgs/acme", "tok2"))
 	serve(h, pageReq("/auth/sign-in?redirectTo=/x", "tok1"))
