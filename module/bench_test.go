@@ -20,7 +20,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,50 +30,19 @@ import (
 
 	"github.com/seed5911dcdf/caddy-better-auth/betterauth"
 	"github.com/seed5911dcdf/caddy-better-auth/inject"
+	"github.com/seed5911dcdf/caddy-better-auth/internal/benchpage"
 )
 
-// benchPage is a typical server-rendered page of about 20 KiB.
-var benchPage = func() []byte {
-	var b strings.Builder
-	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
-	b.WriteString("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
-	b.WriteString("<title>Settings</title>\n<link rel=\"stylesheet\" href=\"/assets/app.css\">\n")
-	b.WriteString("<script type=\"module\" src=\"/assets/app.js\"></script>\n</head>\n<body>\n<div id=\"root\">\n")
-	for i := 0; b.Len() < 20<<10; i++ {
-		fmt.Fprintf(&b, "<div class=\"row\"><a href=\"/items/%d\">Item %d</a> <span class=\"muted\">updated 3 minutes ago</span></div>\n", i, i)
-	}
-	b.WriteString("</div>\n</body>\n</html>\n")
-	return []byte(b.String())
-}()
+// benchPage is a typical server-rendered page of 20 KiB.
+var benchPage = benchpage.Page(20 << 10)
 
 // benchFamilies are the five settings families of the load benchmark.
-var benchFamilies = []string{"list_accounts", "list_sessions", "list_device_sessions", "list_passkeys", "list_api_keys"}
+var benchFamilies = benchpage.Families
 
 // newBenchBackend answers get-session and the list endpoints with answers
 // of the real ones' shape and size, for any session_token.
 func newBenchBackend(tb testing.TB) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch strings.TrimPrefix(r.URL.Path, "/api/auth") {
-		case "/get-session":
-			// The token names the user: distinct cookies, distinct users.
-			token := "tok1"
-			if c, err := r.Cookie("better-auth.session_token"); err == nil {
-				token, _, _ = strings.Cut(c.Value, ".")
-			}
-			fmt.Fprintf(w, `{"session":{"expiresAt":"2030-01-01T00:00:00.000Z","token":%[1]q,"createdAt":"2025-12-01T10:00:00.000Z","updatedAt":"2025-12-01T10:00:00.000Z","ipAddress":"127.0.0.1","userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36","userId":"Zk9k3q1Tq0bH6V%[1]s","activeOrganizationId":null,"id":"ses_8s7d6f5g4h%[1]s"},"user":{"name":"Ada Lovelace","email":"ada@example.com","emailVerified":true,"image":null,"createdAt":"2025-12-01T10:00:00.000Z","updatedAt":"2025-12-01T10:00:00.000Z","id":"Zk9k3q1Tq0bH6V%[1]s"}}`, token)
-		case "/list-accounts":
-			io.WriteString(w, `[{"id":"acc_1","providerId":"credential","createdAt":"2025-12-01T10:00:00.000Z","updatedAt":"2025-12-01T10:00:00.000Z","accountId":"Zk9k3q1Tq0bH6VQp3pYcM","userId":"Zk9k3q1Tq0bH6VQp3pYcM","scopes":[]}]`)
-		case "/list-sessions":
-			io.WriteString(w, `[{"expiresAt":"2030-01-01T00:00:00.000Z","token":"tok1","createdAt":"2025-12-01T10:00:00.000Z","updatedAt":"2025-12-01T10:00:00.000Z","ipAddress":"127.0.0.1","userAgent":"Mozilla/5.0","userId":"Zk9k3q1Tq0bH6VQp3pYcM","id":"ses_8s7d6f5g4h3j2k1l"}]`)
-		case "/multi-session/list-device-sessions":
-			io.WriteString(w, `[{"session":{"token":"tok1","userId":"Zk9k3q1Tq0bH6VQp3pYcM","id":"ses_8s7d6f5g4h3j2k1l"},"user":{"name":"Ada Lovelace","email":"ada@example.com","id":"Zk9k3q1Tq0bH6VQp3pYcM"}}]`)
-		case "/api-key/list":
-			io.WriteString(w, `[{"id":"key_1","name":"ci key","start":"abc","prefix":null,"userId":"Zk9k3q1Tq0bH6VQp3pYcM","enabled":true,"createdAt":"2025-12-01T10:00:00.000Z"}]`)
-		default:
-			io.WriteString(w, `[]`)
-		}
-	}))
+	srv := httptest.NewServer(benchpage.Backend())
 	tb.Cleanup(srv.Close)
 	return srv
 }

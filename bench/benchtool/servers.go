@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/seed5911dcdf/caddy-better-auth/internal/benchpage"
 )
 
 // PageSize is the size of the static upstream page.
@@ -25,20 +27,7 @@ const PageSize = 20 << 10
 const BigSize = 10 << 20
 
 // page is a typical server-rendered page of PageSize bytes.
-var page = func() []byte {
-	var b strings.Builder
-	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
-	b.WriteString("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
-	b.WriteString("<title>Settings</title>\n<link rel=\"stylesheet\" href=\"/assets/app.css\">\n")
-	b.WriteString("<script type=\"module\" src=\"/assets/app.js\"></script>\n</head>\n<body>\n<div id=\"root\">\n")
-	for i := 0; b.Len() < PageSize; i++ {
-		fmt.Fprintf(&b, "<div class=\"row\"><a href=\"/items/%d\">Item %d</a> <span class=\"muted\">updated 3 minutes ago</span></div>\n", i, i)
-	}
-	s := b.String()
-	tail := "</div>\n</body>\n</html>\n"
-	s = s[:PageSize-len(tail)] + tail
-	return []byte(s)
-}()
+var page = benchpage.Page(PageSize)
 
 // bigHead starts the big page; bigRow fills it, 32 KiB at a time.
 var (
