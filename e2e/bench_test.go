@@ -1,18 +1,20 @@
 package e2e
 
 // BenchmarkThroughCaddy measures a warm page request end to end through an
-// in-process Caddy on loopback: a keep-alive client, Caddy, reverse_proxy
-// and an upstream serving a 20 KiB page with a Content-Length, for plain
-// reverse_proxy and for better_auth with the session and with five
-// families. Client and upstream run in the same process, so ns/op is the
-// whole request's CPU and latency; the difference between the variants is
-// what better_auth adds to a page in a real server (sockets, chunking,
-// reverse_proxy), which the in-process BenchmarkServeHTTP leaves out:
+// in-process Caddy on loopback: eight keep-alive clients (as bench/run.sh's
+// wrk), Caddy, reverse_proxy and an upstream serving a 20 KiB page with a
+// Content-Length, for plain reverse_proxy and for better_auth with the
+// session and with five families. Clients and upstream run in the same
+// process: ns/op is wall time per request with all of them busy, cpu-ns/op
+// the process's CPU per request, and allocs/op counts the whole stack, so
+// the difference between the variants includes what the in-process
+// BenchmarkServeHTTP leaves out (sockets, chunking, reverse_proxy):
 //
-//	go test -run '^$' -bench ThroughCaddy -count 6 ./e2e
+//	go test -run '^$' -bench ThroughCaddy -benchtime 5000x ./e2e
 //
-// The variants run one after the other; with -count they alternate, and
-// their ratio is read from neighbouring runs.
+// On a shared machine the time figures drift by more than the difference
+// between the variants; the allocations do not. bench/run.sh compares the
+// variants' throughput in alternating rounds instead.
 
 import (
 	"bytes"
