@@ -245,8 +245,8 @@ func cold(args []string) error {
 			ok = false
 		}
 	}
-	fmt.Printf("cold cache: %d concurrent requests, fresh credential, burst %v: backend calls %s; bad responses %d %v\n",
-		*n, took.Round(time.Millisecond), strings.Join(parts, " "), bad.Load(), firstErr.Load())
+	fmt.Printf("cold cache: %d concurrent requests, fresh credential, burst %v: backend calls %s; bad responses %d%s\n",
+		*n, took.Round(time.Millisecond), strings.Join(parts, " "), bad.Load(), firstNote(&firstErr))
 	fmt.Printf("RESULT cold %s: %d endpoints called, each exactly once: %v (target: exactly one call per family)\n", verdict(ok), len(d), ok)
 	return nil
 }
@@ -563,8 +563,8 @@ func users(args []string) error {
 		atEnd = m.rss
 	}
 	done := int(min(next.Load(), int64(*n)))
-	fmt.Printf("%d distinct users (%d concurrent) in %v (%.0f req/s), cache_size %s, get-session calls %d, failures %d %v\n",
-		done, *conc, el.Round(100*time.Millisecond), float64(done)/el.Seconds(), mib(*cacheSize), calls, failed.Load(), firstErr.Load())
+	fmt.Printf("%d distinct users (%d concurrent) in %v (%.0f req/s), cache_size %s, get-session calls %d, failures %d%s\n",
+		done, *conc, el.Round(100*time.Millisecond), float64(done)/el.Seconds(), mib(*cacheSize), calls, failed.Load(), firstNote(&firstErr))
 	fmt.Printf("  RSS: start %s, by users %s; peak %s; after %s\n", mib(base), strings.Join(line, " "), mib(peak), mib(end))
 	// Go's collector lets the heap reach twice the live data (GOGC=100), so
 	// cache_size bytes of entries may take up to 2 x cache_size; the fixed
@@ -578,4 +578,13 @@ func users(args []string) error {
 	fmt.Printf("RESULT users %s: peak RSS %s = RSS at 1k users + %.1f x cache_size (bound %s: RSS at 1k %s + 2 x cache_size %s + 8 MiB); %+.1f MiB from %dk to %dk users (flat: %v)\n",
 		verdict(ok), mib(peak), float64(peak-at1k)/float64(*cacheSize), mib(bound), mib(at1k), mib(*cacheSize), float64(atEnd-atHalf)/(1<<20), *n/2000, *n/1000, flat)
 	return nil
+}
+
+// firstNote is the first failure a check recorded, as "; first: ...", or ""
+// when there was none.
+func firstNote(v *atomic.Value) string {
+	if s, ok := v.Load().(string); ok {
+		return "; first: " + s
+	}
+	return ""
 }
