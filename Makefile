@@ -32,7 +32,7 @@ build:
 
 # The load figures side by side on this machine (wrk, the real Better Auth,
 # one Caddy), the memory and latency checks, then the Go benchmarks;
-# BENCHMARKS.md says what each shows. About 3 minutes; loopback only.
+# BENCHMARKS.md says what each shows. About 7 minutes; loopback only.
 bench:
 	GO=$(GO) ./bench/run.sh
 
