@@ -318,9 +318,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !inject.RequestEligible(r) || injecting(repl) {
 		return next.ServeHTTP(w, r)
 	}
-	// The queries' clock starts after the session: a cold session call
-	// must not use up their timeout, nor make a stale answer look fresh.
-	if !cred.Empty() && !res.hit {
+	// The queries' clock starts after the session: a session call (cold,
+	// or failed and served by stale_if_error) must not use up their
+	// timeout, nor make a stale answer look fresh.
+	if !cred.Empty() && (!res.hit || res.stale) {
 		now = time.Now()
 	}
 	pg := &injection{h: h, res: res}

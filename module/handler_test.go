@@ -587,3 +587,37 @@ func TestQueriesDeadlineAfterColdSession(t *testing.T) {
 		t.Fatalf("list_sessions left out after a cold session: %v", keys(got))
 	}
 }
+
+// The same for a session served by stale_if_error: the request waited for
+// the failed call as for a cold one, and its queries' clock starts after it.
+func TestQueriesDeadlineAfterStaleSession(t *testing.T) {
+	var failing atomic.Bool
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/auth/get-session" {
+			if failing.Load() {
+				time.Sleep(350 * time.Millisecond)
+				http.Error(w, "down", http.StatusBadGateway)
+				return
+			}
+			io.WriteString(w, `{"session":{"id":"s","token":"t"},"user":{"id":"u"}}`)
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+		io.WriteString(w, `[]`)
+	}))
+	defer backend.Close()
+	h := newHandler(t, backend.URL, func(h *Handler) {
+		stale := caddy.Duration(100 * time.Millisecond)
+		h.StaleTime = &stale
+		h.StaleIfError = caddy.Duration(time.Minute)
+		h.Timeout = caddy.Duration(500 * time.Millisecond) // > each call, < both in a row
+		h.Prefetch = []Prefetch{{Paths: []string{"*"}, Queries: []QuerySpec{{Family: "list_sessions"}}}}
+	})
+	serve(h, pageReq("/x", "tok")) // the session and the query, cached
+	time.Sleep(150 * time.Millisecond)
+	failing.Store(true)
+	got := queryData(t, serve(h, pageReq("/x", "tok")).Body.String())
+	if _, ok := got[`["auth","user","u","listSessions",null]`]; !ok {
+		t.Fatalf("list_sessions left out after a stale_if_error session: %v", keys(got))
+	}
+}
