@@ -565,59 +565,48 @@ func TestPlaceholdersOverwrite(t *testing.T) {
 	}
 }
 
-// The queries' timeout starts after the session: a cold session call does
-// not use it up (nor make an answer that went stale meanwhile look fresh).
-func TestQueriesDeadlineAfterColdSession(t *testing.T) {
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/auth/get-session" {
-			time.Sleep(350 * time.Millisecond)
-			io.WriteString(w, `{"session":{"id":"s","token":"t"},"user":{"id":"u"}}`)
-			return
-		}
-		time.Sleep(250 * time.Millisecond)
-		io.WriteString(w, `[]`)
-	}))
-	defer backend.Close()
-	h := newHandler(t, backend.URL, func(h *Handler) {
-		h.Timeout = caddy.Duration(500 * time.Millisecond) // > each call, < both in a row
-		h.Prefetch = []Prefetch{{Paths: []string{"*"}, Queries: []QuerySpec{{Family: "list_sessions"}}}}
-	})
-	got := queryData(t, serve(h, pageReq("/x", "tok")).Body.String())
-	if _, ok := got[`["auth","user","u","listSessions",null]`]; !ok {
-		t.Fatalf("list_sessions left out after a cold session: %v", keys(got))
-	}
-}
-
-// The same for a session served by stale_if_error: the request waited for
-// the failed call as for a cold one, and its queries' clock starts after it.
-func TestQueriesDeadlineAfterStaleSession(t *testing.T) {
-	var failing atomic.Bool
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/auth/get-session" {
-			if failing.Load() {
-				time.Sleep(350 * time.Millisecond)
-				http.Error(w, "down", http.StatusBadGateway)
-				return
+// The queries' timeout starts after the session: a session call that took
+// long, cold or failed and served by stale_if_error, does not use it up
+// (nor make an answer that went stale meanwhile look fresh).
+func TestQueriesDeadlineAfterSessionCall(t *testing.T) {
+	for _, stale := range []bool{false, true} {
+		name := map[bool]string{false: "cold", true: "stale_if_error"}[stale]
+		t.Run(name, func(t *testing.T) {
+			var failing atomic.Bool
+			backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/api/auth/get-session" {
+					time.Sleep(350 * time.Millisecond)
+					if failing.Load() {
+						http.Error(w, "down", http.StatusBadGateway)
+						return
+					}
+					io.WriteString(w, `{"session":{"id":"s","token":"t"},"user":{"id":"u"}}`)
+					return
+				}
+				time.Sleep(250 * time.Millisecond)
+				io.WriteString(w, `[]`)
+			}))
+			defer backend.Close()
+			h := newHandler(t, backend.URL, func(h *Handler) {
+				h.Timeout = caddy.Duration(500 * time.Millisecond) // > each call, < both in a row
+				h.Prefetch = []Prefetch{{Paths: []string{"*"}, Queries: []QuerySpec{{Family: "list_sessions"}}}}
+				if stale {
+					st := caddy.Duration(100 * time.Millisecond)
+					h.StaleTime, h.StaleIfError = &st, caddy.Duration(time.Minute)
+				}
+			})
+			if stale {
+				serve(h, pageReq("/x", "tok")) // the session and the query, cached
+				time.Sleep(150 * time.Millisecond)
+				failing.Store(true)
 			}
-			io.WriteString(w, `{"session":{"id":"s","token":"t"},"user":{"id":"u"}}`)
-			return
-		}
-		time.Sleep(250 * time.Millisecond)
-		io.WriteString(w, `[]`)
-	}))
-	defer backend.Close()
-	h := newHandler(t, backend.URL, func(h *Handler) {
-		stale := caddy.Duration(100 * time.Millisecond)
-		h.StaleTime = &stale
-		h.StaleIfError = caddy.Duration(time.Minute)
-		h.Timeout = caddy.Duration(500 * time.Millisecond) // > each call, < both in a row
-		h.Prefetch = []Prefetch{{Paths: []string{"*"}, Queries: []QuerySpec{{Family: "list_sessions"}}}}
-	})
-	serve(h, pageReq("/x", "tok")) // the session and the query, cached
-	time.Sleep(150 * time.Millisecond)
-	failing.Store(true)
-	got := queryData(t, serve(h, pageReq("/x", "tok")).Body.String())
-	if _, ok := got[`["auth","user","u","listSessions",null]`]; !ok {
-		t.Fatalf("list_sessions left out after a stale_if_error session: %v", keys(got))
+			got := queryData(t, serve(h, pageReq("/x", "tok")).Body.String())
+			if _, ok := got[`["auth","getSession"]`]; !ok {
+				t.Fatalf("no session: %v", keys(got))
+			}
+			if _, ok := got[`["auth","user","u","listSessions",null]`]; !ok {
+				t.Fatalf("list_sessions left out after a %s session: %v", name, keys(got))
+			}
+		})
 	}
 }
