@@ -41,7 +41,7 @@ const syncLimit = 4 << 10
 // for more input.
 type Injector struct {
 	dst   io.Writer
-	block func() []byte
+	block Blocker
 
 	// Before the decision: the body bytes [base, n) are held, those before
 	// out are written out, those before fed were given to the tokenizer, and
@@ -61,15 +61,18 @@ type Injector struct {
 	injected bool
 	closed   bool
 	err      error
-	separate bool            // dst joins the pieces itself: finish need not
-	rw       *ResponseWriter // when set, its callBlock is the block (no closure)
+	separate bool // dst joins the pieces itself: finish need not
 }
 
 // NewInjector returns an Injector that writes to dst and, at the insertion
 // point, writes block(): block is called at most once, and may block while the
 // data it returns is fetched.
 func NewInjector(dst io.Writer, block func() []byte) *Injector {
-	return &Injector{dst: dst, block: block}
+	in := &Injector{dst: dst}
+	if block != nil {
+		in.block = BlockFunc(block)
+	}
+	return in
 }
 
 // Injected reports whether a non-empty block was written at the insertion point.
@@ -280,12 +283,8 @@ func (in *Injector) finish(chunk []byte) error {
 	in.decided = true
 	in.scan = nil
 	var block []byte
-	switch {
-	case !in.found:
-	case in.rw != nil:
-		block = in.rw.callBlock()
-	case in.block != nil:
-		block = in.block()
+	if in.found && in.block != nil {
+		block = in.block.Block()
 	}
 	in.injected = len(block) > 0
 	held := in.held[in.out-in.base:] // the body [out, n)

@@ -308,7 +308,7 @@ func (rw *ResponseWriter) decide() {
 		rw.committed = true
 		return
 	}
-	rw.injector = Injector{dst: bodyWriter{rw}, rw: rw}
+	rw.injector = Injector{dst: bodyWriter{rw}, block: (*rwBlock)(rw)}
 	rw.inj = &rw.injector
 	switch rw.coding {
 	case "gzip", "br", "zstd":
@@ -451,6 +451,12 @@ func contentCoding(values []string) (string, bool) {
 	}
 	return "", false
 }
+
+// rwBlock is a ResponseWriter as its injector's Blocker: callBlock, without
+// a closure.
+type rwBlock ResponseWriter
+
+func (b *rwBlock) Block() []byte { return (*ResponseWriter)(b).callBlock() }
 
 func (rw *ResponseWriter) callBlock() []byte {
 	if rw.block == nil {
