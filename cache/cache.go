@@ -163,10 +163,10 @@ func (c *Cache) Fresh(key string, fresh time.Duration, now time.Time) (*Entry, b
 	return nil, false
 }
 
-// GetBytes is Get at now for a key held in a byte slice, without making a
+// FreshBytes is Fresh for a key held in a byte slice, without making a
 // string of it: the lookup hashes the key and keeps nothing of it.
-func (c *Cache) GetBytes(key []byte, now time.Time) (*Entry, bool) {
-	return c.getAt(unsafe.String(unsafe.SliceData(key), len(key)), now)
+func (c *Cache) FreshBytes(key []byte, fresh time.Duration, now time.Time) (*Entry, bool) {
+	return c.Fresh(unsafe.String(unsafe.SliceData(key), len(key)), fresh, now)
 }
 
 // Invalidate kills every entry carrying any of the tags, including answers

@@ -258,8 +258,8 @@ func TestInvalidateAll(t *testing.T) {
 	}
 }
 
-// Fresh and GetBytes find what Get finds, and no dead entry.
-func TestFreshAndGetBytes(t *testing.T) {
+// Fresh and FreshBytes find what Get finds, and no dead entry.
+func TestFreshAndFreshBytes(t *testing.T) {
 	c := newCache(t)
 	ctx := context.Background()
 	c.Fetch(ctx, "k\x00a", time.Hour, time.Hour, time.Second, value("a", "user:1"))
@@ -274,28 +274,28 @@ func TestFreshAndGetBytes(t *testing.T) {
 		t.Fatal("Fresh with stale time 0 served")
 	}
 	key := []byte("k\x00a")
-	if e, ok := c.GetBytes(key, time.Now()); !ok || e.Value != "a" {
-		t.Fatalf("GetBytes: %v %v", e, ok)
+	if e, ok := c.FreshBytes(key, time.Hour, time.Now()); !ok || e.Value != "a" {
+		t.Fatalf("FreshBytes: %v %v", e, ok)
 	}
 	key[2] = 'b' // the key is not kept
-	if _, ok := c.GetBytes(key, time.Now()); ok {
-		t.Fatal("GetBytes found a key never stored")
+	if _, ok := c.FreshBytes(key, time.Hour, time.Now()); ok {
+		t.Fatal("FreshBytes found a key never stored")
 	}
 	if _, ok := c.Get("k\x00a"); !ok {
 		t.Fatal("the entry went with the caller's buffer")
 	}
 	// Past its keep time, at the caller's clock, an entry is gone.
 	c.Fetch(ctx, "k\x00b", time.Hour, time.Hour, time.Second, value("b"))
-	if _, ok := c.GetBytes([]byte("k\x00b"), time.Now().Add(2*time.Hour)); ok {
-		t.Fatal("GetBytes served an entry past its keep time")
+	if _, ok := c.FreshBytes([]byte("k\x00b"), 3*time.Hour, time.Now().Add(2*time.Hour)); ok {
+		t.Fatal("FreshBytes served an entry past its keep time")
 	}
 	if _, ok := c.Get("k\x00b"); ok {
 		t.Fatal("an entry past its keep time stayed")
 	}
 	hits := c.Stats.Hits.Load()
 	c.Invalidate("user:1")
-	if _, ok := c.GetBytes([]byte("k\x00a"), time.Now()); ok {
-		t.Fatal("GetBytes served an invalidated entry")
+	if _, ok := c.FreshBytes([]byte("k\x00a"), time.Hour, time.Now()); ok {
+		t.Fatal("FreshBytes served an invalidated entry")
 	}
 	if _, ok := c.Fresh("k\x00a", time.Hour, now); ok || c.Stats.Hits.Load() != hits {
 		t.Fatal("Fresh served (or counted) an invalidated entry")

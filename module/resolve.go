@@ -270,13 +270,6 @@ func (p *pending) wait(deadline time.Time) {
 	}
 }
 
-func (p *pending) len() int {
-	if p == nil {
-		return 0
-	}
-	return len(p.items)
-}
-
 // collect appends the queries resolved by the deadline, in order.
 func (p *pending) collect(qs []inject.Query, deadline time.Time) []inject.Query {
 	if p == nil {
@@ -300,7 +293,7 @@ func (p *pending) collect(qs []inject.Query, deadline time.Time) []inject.Query 
 // same), else the session's activeOrganizationId.
 func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, credKey string, sess *betterauth.Session, now time.Time) *pending {
 	p := h.matchPrefetch(r)
-	if p == nil || len(p.items) == 0 {
+	if p == nil {
 		return nil
 	}
 	items := p.items
@@ -446,12 +439,9 @@ func appendQueryKey(dst []byte, credKey string, sess *betterauth.Session, s reso
 // cachedQuery is a fresh cached answer of the query, if there is one. buf
 // is scratch space for the key.
 func (h *Handler) cachedQuery(buf *[]byte, credKey string, sess *betterauth.Session, s resolvedQuery, now time.Time) (inject.Query, []byte, bool) {
-	if h.staleTime <= 0 {
-		return inject.Query{}, nil, false
-	}
 	*buf = appendQueryKey((*buf)[:0], credKey, sess, s)
-	e, ok := h.cache.GetBytes(*buf, now)
-	if !ok || e.Age(now) >= h.staleTime {
+	e, ok := h.cache.FreshBytes(*buf, h.staleTime, now)
+	if !ok {
 		return inject.Query{}, nil, false
 	}
 	a := e.Value.(*answer)
