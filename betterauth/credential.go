@@ -94,10 +94,7 @@ func withBearer(c Credential, h http.Header, bearer bool) Credential {
 	return c
 }
 
-// onlyAuthCookies reports whether line is already in the form authCookies
-// builds: name=value pairs, each one of Better Auth's, joined by "; ", with
-// nothing that strings.TrimSpace would take off.
-// plainPair: printable ASCII without spaces or ';'.
+// plainPair reports whether pair is printable ASCII without spaces or ';'.
 func plainPair(pair string) bool {
 	for i := 0; i < len(pair); i++ {
 		if c := pair[i]; c <= ' ' || c >= 0x7f || c == ';' {
@@ -107,6 +104,9 @@ func plainPair(pair string) bool {
 	return true
 }
 
+// onlyAuthCookies reports whether line is already in the form authCookies
+// builds: name=value pairs, each one of Better Auth's, joined by "; ", with
+// nothing that strings.TrimSpace would take off.
 func onlyAuthCookies(line, prefix string) bool {
 	if line == "" {
 		return false
