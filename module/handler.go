@@ -326,7 +326,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	pg := &injection{h: h, res: res}
 	if sess != nil {
-		pg.queries = h.startQueries(r, cred, res.key, sess, now)
+		pg.queries = h.startQueries(r, repl, cred, res.key, sess, now)
 	}
 	pg.deadline = now.Add(h.timeout)
 	inject.PrepareRequest(r)

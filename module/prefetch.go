@@ -151,10 +151,10 @@ func replaceStrings(v any, repl *caddy.Replacer) any {
 }
 
 // matchPrefetch lists the queries of every prefetch block matching r, with
-// placeholders replaced, each family+params once: nil when none matches.
-func (h *Handler) matchPrefetch(r *http.Request) *pending {
+// placeholders replaced (from repl, the request's; nil outside Caddy),
+// each family+params once: nil when none matches.
+func (h *Handler) matchPrefetch(r *http.Request, repl *caddy.Replacer) *pending {
 	var p *pending
-	var repl *caddy.Replacer
 	for _, rt := range h.prefetch {
 		if !rt.match.Match(r) {
 			continue
@@ -163,9 +163,6 @@ func (h *Handler) matchPrefetch(r *http.Request) *pending {
 		for _, q := range rt.queries {
 			rq := resolvedQuery{family: q.family, params: q.params}
 			if q.tmpl != nil {
-				if repl == nil {
-					repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-				}
 				if repl == nil {
 					continue
 				}

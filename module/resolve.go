@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/seed5911dcdf/caddy-better-auth/betterauth"
@@ -291,8 +292,8 @@ func (p *pending) collect(qs []inject.Query, deadline time.Time) []inject.Query 
 // client scopes to the active organization wait for it: the route's
 // active_organization answer when it has one (the client hook reads the
 // same), else the session's activeOrganizationId.
-func (h *Handler) startQueries(r *http.Request, cred betterauth.Credential, credKey string, sess *betterauth.Session, now time.Time) *pending {
-	p := h.matchPrefetch(r)
+func (h *Handler) startQueries(r *http.Request, repl *caddy.Replacer, cred betterauth.Credential, credKey string, sess *betterauth.Session, now time.Time) *pending {
+	p := h.matchPrefetch(r, repl)
 	if p == nil {
 		return nil
 	}
